@@ -1,0 +1,29 @@
+//! `durable_executor`: one row per executor (a process that owns workflows).
+//!
+//! An executor is alive while `lease_expires_ms` lies in the future by the
+//! database clock; its heartbeat pushes the expiry forward. `hostname`,
+//! `pid` and `pid_started` let an executor on the same host notice at once
+//! that the owner process is gone, without waiting for the lease.
+#![allow(missing_docs)]
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// One executor row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
+#[sea_orm(table_name = "durable_executor")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub hostname: String,
+    pub pid: i64,
+    /// Start time of the process as the OS reports it (guards against pid reuse).
+    pub pid_started: i64,
+    pub started_ms: i64,
+    pub lease_expires_ms: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,4 @@
+//! SeaORM entities, one per table.
+
+pub mod executor;
+pub mod task;

@@ -1,0 +1,48 @@
+//! PostgreSQL DDL.
+
+use super::Migration;
+
+/// Serializes concurrent `migrate` calls on one database (an arbitrary constant key).
+pub(super) const LOCK: &str = "SELECT pg_advisory_xact_lock(7305437826951731553)";
+
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    statements: &[
+        "CREATE TABLE durable_task (
+            id            UUID PRIMARY KEY,
+            root_id       UUID NOT NULL,
+            parent_id     UUID NULL,
+            task_key      TEXT NOT NULL,
+            name          TEXT NOT NULL,
+            kind          TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            sequence      INTEGER NULL,
+            input         TEXT NULL,
+            output        TEXT NULL,
+            error         TEXT NULL,
+            retry_count   INTEGER NOT NULL DEFAULT 0,
+            max_retries   INTEGER NOT NULL DEFAULT 0,
+            timeout_ms    BIGINT NULL,
+            deadline_ms   BIGINT NULL,
+            owner_id      UUID NULL,
+            lease_epoch   BIGINT NOT NULL DEFAULT 0,
+            created_ms    BIGINT NOT NULL,
+            started_ms    BIGINT NULL,
+            completed_ms  BIGINT NULL
+        )",
+        // Roots are unique by key alone: a plain UNIQUE (parent_id, task_key)
+        // would not do it, since NULL parent ids are distinct in SQL.
+        "CREATE UNIQUE INDEX durable_task_root_key ON durable_task (task_key) WHERE parent_id IS NULL",
+        "CREATE UNIQUE INDEX durable_task_child_key ON durable_task (parent_id, task_key) WHERE parent_id IS NOT NULL",
+        "CREATE INDEX durable_task_root ON durable_task (root_id)",
+        "CREATE INDEX durable_task_owned ON durable_task (owner_id) WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING')",
+        "CREATE TABLE durable_executor (
+            id                UUID PRIMARY KEY,
+            hostname          TEXT NOT NULL,
+            pid               BIGINT NOT NULL,
+            pid_started       BIGINT NOT NULL,
+            started_ms        BIGINT NOT NULL,
+            lease_expires_ms  BIGINT NOT NULL
+        )",
+    ],
+}];

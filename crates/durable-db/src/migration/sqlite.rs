@@ -1,0 +1,45 @@
+//! SQLite DDL (the same tables; UUIDs are 16-byte blobs, as sqlx stores them).
+
+use super::Migration;
+
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    statements: &[
+        "CREATE TABLE durable_task (
+            id            BLOB PRIMARY KEY,
+            root_id       BLOB NOT NULL,
+            parent_id     BLOB NULL,
+            task_key      TEXT NOT NULL,
+            name          TEXT NOT NULL,
+            kind          TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            sequence      INTEGER NULL,
+            input         TEXT NULL,
+            output        TEXT NULL,
+            error         TEXT NULL,
+            retry_count   INTEGER NOT NULL DEFAULT 0,
+            max_retries   INTEGER NOT NULL DEFAULT 0,
+            timeout_ms    INTEGER NULL,
+            deadline_ms   INTEGER NULL,
+            owner_id      BLOB NULL,
+            lease_epoch   INTEGER NOT NULL DEFAULT 0,
+            created_ms    INTEGER NOT NULL,
+            started_ms    INTEGER NULL,
+            completed_ms  INTEGER NULL
+        )",
+        // Roots are unique by key alone: a plain UNIQUE (parent_id, task_key)
+        // would not do it, since NULL parent ids are distinct in SQL.
+        "CREATE UNIQUE INDEX durable_task_root_key ON durable_task (task_key) WHERE parent_id IS NULL",
+        "CREATE UNIQUE INDEX durable_task_child_key ON durable_task (parent_id, task_key) WHERE parent_id IS NOT NULL",
+        "CREATE INDEX durable_task_root ON durable_task (root_id)",
+        "CREATE INDEX durable_task_owned ON durable_task (owner_id) WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING')",
+        "CREATE TABLE durable_executor (
+            id                BLOB PRIMARY KEY,
+            hostname          TEXT NOT NULL,
+            pid               INTEGER NOT NULL,
+            pid_started       INTEGER NOT NULL,
+            started_ms        INTEGER NOT NULL,
+            lease_expires_ms  INTEGER NOT NULL
+        )",
+    ],
+}];

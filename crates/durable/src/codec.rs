@@ -1,0 +1,72 @@
+//! Checks on what users hand in: names, and values that must survive a JSON
+//! round trip. Everything is rejected at the first run, never at replay.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::DurableError;
+
+/// Longest accepted workflow or step name, in bytes.
+pub(crate) const MAX_NAME_BYTES: usize = 1024;
+
+/// Names are stored as text: PostgreSQL rejects NUL, and keys must stay short.
+pub(crate) fn check_name(what: &str, name: &str) -> Result<(), DurableError> {
+    if name.is_empty() {
+        return Err(DurableError::InvalidInput(format!("{what} name is empty")));
+    }
+    if name.len() > MAX_NAME_BYTES {
+        return Err(DurableError::InvalidInput(format!(
+            "{what} name is {} bytes long; the limit is {MAX_NAME_BYTES}",
+            name.len()
+        )));
+    }
+    if name.contains('\0') {
+        return Err(DurableError::InvalidInput(format!(
+            "{what} name {name:?} contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
+/// Serialize a step output and prove it reads back as the same type and the
+/// same JSON, so replay can never fail or differ (e.g. `f64::NAN` becomes
+/// `null`, which does not read back as a float).
+pub(crate) fn encode_output<T: Serialize + DeserializeOwned>(
+    step: &str,
+    value: &T,
+) -> Result<String, DurableError> {
+    let text = serde_json::to_string(value).map_err(|e| {
+        DurableError::InvalidInput(format!("output of step '{step}' cannot be serialized: {e}"))
+    })?;
+    let back: T = serde_json::from_str(&text).map_err(|e| {
+        DurableError::InvalidInput(format!(
+            "output of step '{step}' does not survive a JSON round trip ({e}); \
+             NaN and infinite floats, for example, are stored as null"
+        ))
+    })?;
+    let again = serde_json::to_string(&back)?;
+    if again != text {
+        return Err(DurableError::InvalidInput(format!(
+            "output of step '{step}' changes in a JSON round trip: {text:.200} became {again:.200}"
+        )));
+    }
+    Ok(text)
+}
+
+/// Serialize a workflow input or output (no type to read back into).
+pub(crate) fn encode_value<T: Serialize + ?Sized>(
+    what: &str,
+    value: &T,
+) -> Result<String, DurableError> {
+    serde_json::to_string(value)
+        .map_err(|e| DurableError::InvalidInput(format!("{what} cannot be serialized: {e}")))
+}
+
+/// Read a saved output back into the requested type.
+pub(crate) fn decode_output<T: DeserializeOwned>(step: &str, text: &str) -> Result<T, DurableError> {
+    serde_json::from_str(text).map_err(|e| {
+        DurableError::InvalidInput(format!(
+            "saved output of step '{step}' does not deserialize into the requested type: {e}"
+        ))
+    })
+}

@@ -1,0 +1,150 @@
+//! `DurableError`: the one error type of the SDK boundary.
+
+use sea_orm::{DbErr, RuntimeErr};
+use uuid::Uuid;
+
+/// Everything that can go wrong in a workflow, a step or a management call.
+///
+/// Messages are lowercase and carry the values a reader needs (which
+/// workflow, which step, which state). Use [`DurableError::is_transient`] to
+/// tell errors worth retrying from permanent ones; never match on message text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurableError {
+    /// A database error that the SDK did not absorb.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// A value could not be turned into JSON or back.
+    #[error("serialization error: {0}")]
+    Serialization(#[from] serde_json::Error),
+    /// The workflow is owned by another live executor; it was not run here.
+    #[error("locked by another executor: {0}")]
+    StepLocked(String),
+    /// The workflow (or an ancestor) is paused; the step did not start.
+    #[error("paused: {0}")]
+    Paused(String),
+    /// The workflow (or an ancestor) is cancelled; the step did not start.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    /// The deadline of the workflow (or an ancestor) has passed; the step did not start.
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// A free-form error, usually returned by user code inside a step.
+    #[error("{0}")]
+    Custom(String),
+    /// The code no longer matches the recorded history of the workflow.
+    #[error("non-determinism in workflow {workflow} at step '{step}': {detail}")]
+    NonDeterminism {
+        /// The workflow whose history does not match.
+        workflow: Uuid,
+        /// The step (`name#n`) where the mismatch was found.
+        step: String,
+        /// What was recorded and what the code asked for.
+        detail: String,
+    },
+    /// A step failed in an earlier run; this is its saved error, replayed.
+    #[error("step '{step}' failed: {message}")]
+    StepFailed {
+        /// The step (`name#n`).
+        step: String,
+        /// The error message recorded when it failed.
+        message: String,
+    },
+    /// Input rejected before anything was written: a bad name, a value that
+    /// does not survive a JSON round trip, a non-positive timeout.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// No task with this id exists.
+    #[error("task {0} not found")]
+    NotFound(Uuid),
+    /// The operation is not allowed in the task's current state.
+    #[error("cannot {action} task {task} in status {status}")]
+    InvalidTransition {
+        /// The task addressed.
+        task: Uuid,
+        /// Its status when the call was made.
+        status: String,
+        /// What was attempted (`pause`, `resume`, `cancel`, `complete`, `fail`).
+        action: &'static str,
+    },
+    /// `complete` was called with an output that differs from the one already recorded.
+    #[error("workflow {workflow} already completed with a different output")]
+    OutputConflict {
+        /// The workflow.
+        workflow: Uuid,
+    },
+    /// This executor no longer owns the workflow (its lease was taken over);
+    /// the result was not written.
+    #[error("workflow {workflow} is no longer owned by this executor")]
+    LeaseLost {
+        /// The workflow.
+        workflow: Uuid,
+    },
+}
+
+impl DurableError {
+    /// A free-form error, for user code inside steps.
+    ///
+    /// ```
+    /// let err = durable::DurableError::custom("upstream returned 503");
+    /// assert_eq!(err.to_string(), "upstream returned 503");
+    /// ```
+    pub fn custom(message: impl Into<String>) -> Self {
+        Self::Custom(message.into())
+    }
+
+    /// True for errors that may succeed when the whole operation is tried
+    /// again: lost connections, serialization failures, deadlocks, a busy
+    /// SQLite database, pool timeouts.
+    ///
+    /// ```
+    /// assert!(!durable::DurableError::custom("bad request").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Db(err) => is_transient_db(err),
+            _ => false,
+        }
+    }
+}
+
+/// Classifies a database error by kind (SQLSTATE / SQLite code), never by text.
+pub(crate) fn is_transient_db(err: &DbErr) -> bool {
+    let runtime = match err {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(e) | DbErr::Exec(e) | DbErr::Query(e) => e,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(sqlx_err) = runtime else {
+        return false;
+    };
+    use sea_orm::sqlx::Error as E;
+    match sqlx_err.as_ref() {
+        E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
+        E::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: serialization failure, deadlock, connection
+            // exceptions (08xxx), admin shutdown / crash (57P0x).
+            // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
+            code == "40001"
+                || code == "40P01"
+                || code.starts_with("08")
+                || code.starts_with("57P0")
+                || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+        }),
+        _ => false,
+    }
+}
+
+/// True for errors that leave it unknown whether a COMMIT took effect.
+pub(crate) fn is_connection_lost(err: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    matches!(
+        e.as_ref(),
+        sea_orm::sqlx::Error::Io(_) | sea_orm::sqlx::Error::Protocol(_)
+    )
+}
