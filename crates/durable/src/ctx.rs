@@ -168,33 +168,34 @@ impl Ctx {
             owner: executor.id,
         };
         let mut claimed = store::claim_root(&db, &root).await?;
+        let mut existing = None;
         if claimed.is_none() {
-            let existing = store::root_by_key(&db, key).await?;
-            if let Some(row) = &existing
+            let row = store::root_by_key(&db, key).await?;
+            // A previous owner on this host that no longer exists: take over now.
+            if let Some(row) = &row
                 && !row.status.is_terminal()
                 && executor.expire_if_gone(row.id).await?
             {
                 claimed = store::claim_root(&db, &root).await?;
             }
+            existing = row;
         }
-        let (found, lease_epoch) = match claimed {
-            Some(row) => {
+        let (found, lease_epoch) = match (claimed, existing) {
+            (Some(row), _) => {
                 let epoch = row.lease_epoch;
                 (row, Some(epoch))
             }
-            None => match store::root_by_key(&db, key).await? {
-                Some(row) if row.status.is_terminal() => (row, None),
-                Some(_) => {
-                    return Err(DurableError::StepLocked(format!(
-                        "workflow '{key}' is owned by another live executor"
-                    )));
-                }
-                None => {
-                    return Err(DurableError::custom(format!(
-                        "workflow '{key}' vanished while starting"
-                    )));
-                }
-            },
+            (None, Some(row)) if row.status.is_terminal() => (row, None),
+            (None, Some(_)) => {
+                return Err(DurableError::StepLocked(format!(
+                    "workflow '{key}' is owned by another live executor"
+                )));
+            }
+            (None, None) => {
+                return Err(DurableError::custom(format!(
+                    "workflow '{key}' vanished while starting"
+                )));
+            }
         };
         if found.name != name {
             return Err(DurableError::InvalidInput(format!(

@@ -201,3 +201,21 @@ both_backends!(
     keyed_workflows_run_separately,
     concurrent_starts_share_one_root,
 );
+
+/// Workflows can be spawned onto a multi-threaded runtime: the futures of
+/// `start`, `step`, `transaction` and `child` are `Send`.
+#[tokio::test]
+async fn workflow_futures_are_send() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let db = t.db.clone();
+    let handle = tokio::spawn(async move {
+        let ctx = Ctx::start(&db, "spawned", None).await?;
+        let a: u32 = ctx.step("a", || async { Ok(1) }).await?;
+        let b: u32 = ctx.transaction("b", |_tx| Box::pin(async { Ok(2) })).await?;
+        let child = ctx.child("c", None).await?;
+        child.complete(&(a + b)).await?;
+        ctx.complete(&(a + b)).await?;
+        Ok::<u32, DurableError>(a + b)
+    });
+    assert_eq!(handle.await.unwrap().unwrap(), 3);
+}
