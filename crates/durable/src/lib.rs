@@ -44,3 +44,8 @@ pub use retry::RetryPolicy;
 /// The SeaORM version `durable` is built with, for users' own queries.
 pub use sea_orm;
 pub use uuid::Uuid;
+
+/// The README's code blocks compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
