@@ -63,7 +63,10 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(
 }
 
 /// Read a saved output back into the requested type.
-pub(crate) fn decode_output<T: DeserializeOwned>(step: &str, text: &str) -> Result<T, DurableError> {
+pub(crate) fn decode_output<T: DeserializeOwned>(
+    step: &str,
+    text: &str,
+) -> Result<T, DurableError> {
     serde_json::from_str(text).map_err(|e| {
         DurableError::InvalidInput(format!(
             "saved output of step '{step}' does not deserialize into the requested type: {e}"

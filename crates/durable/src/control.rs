@@ -68,7 +68,11 @@ impl Ctx {
 /// Lock the target row, check the transition, cascade, commit: one
 /// transaction, retried whole on a transient failure (e.g. a deadlock
 /// between two cascades over one tree).
-async fn manage(db: &DatabaseConnection, task_id: Uuid, which: Cascade) -> Result<(), DurableError> {
+async fn manage(
+    db: &DatabaseConnection,
+    task_id: Uuid,
+    which: Cascade,
+) -> Result<(), DurableError> {
     retry_transient(|| async {
         let txn = begin_write(db).await?;
         let status = store::lock_status(&txn, task_id)

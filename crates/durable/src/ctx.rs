@@ -205,7 +205,14 @@ impl Ctx {
         }
         let history = Arc::new(History::from_rows(store::load_tree(&db, found.id).await?));
         tracing::debug!(workflow.id = %found.id, status = found.status.as_str(), "workflow started");
-        Ok(Self::new(db, found.id, executor, lease_epoch, found, history))
+        Ok(Self::new(
+            db,
+            found.id,
+            executor,
+            lease_epoch,
+            found,
+            history,
+        ))
     }
 
     fn new(
@@ -534,14 +541,15 @@ impl Ctx {
     /// The lease epoch, or an error if this handle may not write (the
     /// workflow was finished when the handle was made).
     pub(crate) fn owned_epoch(&self, call: &Call) -> Result<i64, DurableError> {
-        self.lease_epoch.ok_or_else(|| DurableError::NonDeterminism {
-            workflow: self.task_id,
-            step: call.key.clone(),
-            detail: format!(
-                "the workflow is already {} and has no record of this call",
-                self.found.status.as_str()
-            ),
-        })
+        self.lease_epoch
+            .ok_or_else(|| DurableError::NonDeterminism {
+                workflow: self.task_id,
+                step: call.key.clone(),
+                detail: format!(
+                    "the workflow is already {} and has no record of this call",
+                    self.found.status.as_str()
+                ),
+            })
     }
 
     pub(crate) fn mismatch(&self, call: &Call, row: &TaskRow) -> DurableError {

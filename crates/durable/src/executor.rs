@@ -13,7 +13,7 @@
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 use serde_json::Value as Json;
 use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
@@ -51,14 +51,32 @@ pub(crate) struct ExecutorInner {
     pub(crate) db: DatabaseConnection,
     pub(crate) id: Uuid,
     lease: Duration,
-    registered: OnceCell<()>,
+    /// PostgreSQL: the executor's own session, set at registration.
+    session: OnceCell<Option<Session>>,
     heartbeat: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// PostgreSQL: a connection the executor opens for itself (never one of the
+/// user's pooled connections) and keeps for its whole life. It holds the
+/// session advisory lock `lock_key`; when the process dies the server ends
+/// the session and drops the lock, which tells every other executor at once.
+/// It also carries the heartbeats, so they never wait for a pooled
+/// connection. Behind PgBouncer in transaction pooling, point the URL at
+/// PostgreSQL directly: a session lock needs a session.
+struct Session {
+    db: DatabaseConnection,
+    lock_key: i64,
 }
 
 impl Drop for ExecutorInner {
     fn drop(&mut self) {
         if let Some(task) = self.heartbeat.lock().ok().and_then(|mut h| h.take()) {
             task.abort();
+        }
+        if let Some(Some(session)) = self.session.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { session.db.close().await });
         }
     }
 }
@@ -124,7 +142,12 @@ impl Executor {
     /// let ctx = executor.start("charge", "order-42", None).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn start(&self, name: &str, key: &str, input: Option<Json>) -> Result<Ctx, DurableError> {
+    pub async fn start(
+        &self,
+        name: &str,
+        key: &str,
+        input: Option<Json>,
+    ) -> Result<Ctx, DurableError> {
         Ctx::start_on(self.inner.clone(), name, key, input).await
     }
 
@@ -158,7 +181,10 @@ impl Executor {
         }
         let released = store::release_dead(db).await?;
         if !released.is_empty() {
-            tracing::info!(count = released.len(), "released workflows of dead executors");
+            tracing::info!(
+                count = released.len(),
+                "released workflows of dead executors"
+            );
         }
         Ok(released)
     }
@@ -170,7 +196,7 @@ impl ExecutorInner {
             db,
             id,
             lease,
-            registered: OnceCell::new(),
+            session: OnceCell::new(),
             heartbeat: Mutex::new(None),
         }
     }
@@ -199,26 +225,47 @@ impl ExecutorInner {
         inner
     }
 
-    /// Write the executor row once and start the heartbeat.
+    /// Open the session (PostgreSQL), write the executor row and start the
+    /// heartbeat, once.
     pub(crate) async fn ensure_registered(self: &Arc<Self>) -> Result<(), DurableError> {
-        self.registered
+        self.session
             .get_or_try_init(|| async {
-                store::upsert_executor(&self.db, &self.row(), self.lease_ms()).await?;
+                let session = match self.db.get_database_backend() {
+                    DbBackend::Postgres => Some(Session::open(&self.db).await?),
+                    _ => None,
+                };
+                let db = session.as_ref().map_or(&self.db, |s| &s.db);
+                let lock_key = session.as_ref().map(|s| s.lock_key);
+                store::upsert_executor(db, &self.row(lock_key), self.lease_ms()).await?;
                 let task = tokio::spawn(heartbeat(Arc::downgrade(self), self.lease / 3));
                 *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-                Ok::<_, DurableError>(())
+                Ok::<_, DurableError>(session)
             })
             .await?;
         Ok(())
     }
 
-    fn row(&self) -> ExecutorRow {
+    /// One heartbeat: confirm the advisory lock (taking it again if the
+    /// session was replaced), then push the lease forward.
+    async fn beat(&self) -> Result<(), DurableError> {
+        let session = self.session.get().and_then(Option::as_ref);
+        if let Some(session) = session
+            && !store::hold_lock(&session.db, session.lock_key).await?
+        {
+            tracing::warn!(executor = %self.id, "advisory lock held by another session");
+        }
+        let db = session.map_or(&self.db, |s| &s.db);
+        store::upsert_executor(db, &self.row(session.map(|s| s.lock_key)), self.lease_ms()).await
+    }
+
+    fn row(&self, lock_key: Option<i64>) -> ExecutorRow {
         let me = liveness::this_process();
         ExecutorRow {
             id: self.id,
             hostname: me.hostname.clone(),
             pid: me.pid,
             pid_started: me.started,
+            lock_key,
         }
     }
 
@@ -251,10 +298,39 @@ async fn heartbeat(executor: Weak<ExecutorInner>, every: Duration) {
         let Some(executor) = executor.upgrade() else {
             return;
         };
-        if let Err(err) =
-            store::upsert_executor(&executor.db, &executor.row(), executor.lease_ms()).await
-        {
+        if let Err(err) = executor.beat().await {
             tracing::warn!(executor = %executor.id, error = %err, "heartbeat failed");
+        }
+    }
+}
+
+impl Session {
+    /// Open a one-connection pool with the user's connect options and take
+    /// a free advisory lock key on it.
+    async fn open(db: &DatabaseConnection) -> Result<Self, DurableError> {
+        use sea_orm::sqlx::postgres::PgPoolOptions;
+        let options = (*db.get_postgres_connection_pool().connect_options()).clone();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+        let session = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        loop {
+            // A random positive 31-bit key; on the rare collision, draw again.
+            let bytes = Uuid::new_v4().into_bytes();
+            let lock_key =
+                i64::from(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) >> 1);
+            if lock_key != 0 && store::hold_lock(&session, lock_key).await? {
+                return Ok(Self {
+                    db: session,
+                    lock_key,
+                });
+            }
         }
     }
 }
@@ -263,8 +339,12 @@ async fn heartbeat(executor: Weak<ExecutorInner>, every: Duration) {
 /// share it), so one process keeps one executor per pool.
 fn pool_key(db: &DatabaseConnection) -> Option<usize> {
     match db.get_database_backend() {
-        DbBackend::Postgres => Some(Arc::as_ptr(&db.get_postgres_connection_pool().connect_options()) as usize),
-        DbBackend::Sqlite => Some(Arc::as_ptr(&db.get_sqlite_connection_pool().connect_options()) as usize),
+        DbBackend::Postgres => {
+            Some(Arc::as_ptr(&db.get_postgres_connection_pool().connect_options()) as usize)
+        }
+        DbBackend::Sqlite => {
+            Some(Arc::as_ptr(&db.get_sqlite_connection_pool().connect_options()) as usize)
+        }
         _ => None,
     }
 }

@@ -247,7 +247,10 @@ impl Ctx {
                     kind: row.kind,
                 }));
             }
-        } else if let Some(other) = self.history.other_at(self.task_id, call.position, &call.key) {
+        } else if let Some(other) = self
+            .history
+            .other_at(self.task_id, call.position, &call.key)
+        {
             return Err(DurableError::NonDeterminism {
                 workflow: self.task_id,
                 step: call.key.clone(),
@@ -324,7 +327,11 @@ impl Ctx {
     }
 
     /// Return a recorded result: the saved output, or the saved error.
-    fn replay<T: DeserializeOwned>(&self, call: &Call, record: StepRecord) -> Result<T, DurableError> {
+    fn replay<T: DeserializeOwned>(
+        &self,
+        call: &Call,
+        record: StepRecord,
+    ) -> Result<T, DurableError> {
         tracing::debug!(workflow.id = %self.task_id, step = %call.key, "replaying");
         match (record.status, record.output) {
             (Status::Completed, Some(text)) => codec::decode_output(&call.key, &text),

@@ -1,5 +1,9 @@
 //! `durable_executor`: one row per executor (a process that owns workflows).
 //!
+//! On PostgreSQL an executor also holds a session advisory lock on a
+//! connection of its own: when the process dies the server drops the
+//! session and the lock with it, so others notice within moments, not
+//! after the lease.
 //! An executor is alive while `lease_expires_ms` lies in the future by the
 //! database clock; its heartbeat pushes the expiry forward. `hostname`,
 //! `pid` and `pid_started` let an executor on the same host notice at once
@@ -21,6 +25,9 @@ pub struct Model {
     pub pid_started: i64,
     pub started_ms: i64,
     pub lease_expires_ms: i64,
+    /// PostgreSQL: the session advisory lock `(DURABLE, lock_key)` the
+    /// executor holds on a connection of its own while it lives.
+    pub lock_key: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -42,7 +42,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             pid               BIGINT NOT NULL,
             pid_started       BIGINT NOT NULL,
             started_ms        BIGINT NOT NULL,
-            lease_expires_ms  BIGINT NOT NULL
+            lease_expires_ms  BIGINT NOT NULL,
+            lock_key          BIGINT NULL
         )",
     ],
 }];

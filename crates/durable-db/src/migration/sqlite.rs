@@ -39,7 +39,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             pid               INTEGER NOT NULL,
             pid_started       INTEGER NOT NULL,
             started_ms        INTEGER NOT NULL,
-            lease_expires_ms  INTEGER NOT NULL
+            lease_expires_ms  INTEGER NOT NULL,
+            lock_key          INTEGER NULL
         )",
     ],
 }];

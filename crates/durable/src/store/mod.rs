@@ -93,6 +93,8 @@ pub(crate) struct ExecutorRow {
     pub(crate) hostname: String,
     pub(crate) pid: i64,
     pub(crate) pid_started: i64,
+    /// PostgreSQL: key of the advisory lock the executor's session holds.
+    pub(crate) lock_key: Option<i64>,
 }
 
 impl ExecutorRow {
@@ -102,6 +104,7 @@ impl ExecutorRow {
             hostname: row.try_get_by_index(1)?,
             pid: row.try_get_by_index(2)?,
             pid_started: row.try_get_by_index(3)?,
+            lock_key: None,
         })
     }
 }
@@ -118,12 +121,26 @@ pub(crate) async fn upsert_executor(
         executor.pid.into(),
         executor.pid_started.into(),
         lease_ms.into(),
+        executor.lock_key.into(),
     ];
     db.execute_raw(stmt(db, sql, values)).await?;
     Ok(())
 }
 
-pub(crate) async fn expire_executor(db: &impl ConnectionTrait, id: Uuid) -> Result<(), DurableError> {
+/// PostgreSQL: take or confirm the session advisory lock `key`; false if
+/// another session holds it.
+pub(crate) async fn hold_lock(db: &impl ConnectionTrait, key: i64) -> Result<bool, DurableError> {
+    let row = query_one(db, sql::PG_HOLD_LOCK, vec![key.into()]).await?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<bool>(0))
+        .transpose()?
+        .unwrap_or(false))
+}
+
+pub(crate) async fn expire_executor(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<(), DurableError> {
     let sql = statements(db)?.expire_executor;
     db.execute_raw(stmt(db, sql, vec![id.into()])).await?;
     Ok(())
@@ -138,13 +155,21 @@ pub(crate) async fn owner_of(
     let Some(row) = query_one(db, sql, vec![task.into()]).await? else {
         return Ok(None);
     };
-    Ok(Some((ExecutorRow::from_row(&row)?, row.try_get_by_index::<bool>(4)?)))
+    Ok(Some((
+        ExecutorRow::from_row(&row)?,
+        row.try_get_by_index::<bool>(4)?,
+    )))
 }
 
-pub(crate) async fn live_owners(db: &impl ConnectionTrait) -> Result<Vec<ExecutorRow>, DurableError> {
+pub(crate) async fn live_owners(
+    db: &impl ConnectionTrait,
+) -> Result<Vec<ExecutorRow>, DurableError> {
     let sql = statements(db)?.live_owners;
     let result = query_all(db, sql, vec![]).await?;
-    Ok(result.iter().map(ExecutorRow::from_row).collect::<Result<_, _>>()?)
+    Ok(result
+        .iter()
+        .map(ExecutorRow::from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// Arguments of a root claim.
@@ -223,7 +248,9 @@ pub(crate) async fn task_by_key(
     key: &str,
 ) -> Result<Option<TaskRow>, DurableError> {
     let sql = statements(db)?.task_by_key;
-    Ok(one(query_one(db, sql, vec![parent.into(), key.into()]).await?)?)
+    Ok(one(
+        query_one(db, sql, vec![parent.into(), key.into()]).await?
+    )?)
 }
 
 pub(crate) async fn load_tree(
@@ -401,7 +428,10 @@ pub(crate) async fn cascade(
         Cascade::Resume => s.resume_tree,
         Cascade::Cancel => s.cancel_tree,
     };
-    Ok(db.execute_raw(stmt(db, sql, vec![id.into()])).await?.rows_affected())
+    Ok(db
+        .execute_raw(stmt(db, sql, vec![id.into()]))
+        .await?
+        .rows_affected())
 }
 
 pub(crate) async fn release_dead(db: &impl ConnectionTrait) -> Result<Vec<Uuid>, DurableError> {

@@ -9,7 +9,8 @@
 /// The statements, as instantiated for one backend.
 pub(crate) struct Statements {
     /// Register or heartbeat an executor.
-    /// `$1` id, `$2` hostname, `$3` pid, `$4` pid start time, `$5` lease ms.
+    /// `$1` id, `$2` hostname, `$3` pid, `$4` pid start time, `$5` lease ms,
+    /// `$6` advisory lock key (PostgreSQL) or NULL.
     pub(crate) upsert_executor: &'static str,
     /// Mark an executor dead at once. `$1` id.
     pub(crate) expire_executor: &'static str,
@@ -78,14 +79,16 @@ macro_rules! subtree {
     };
 }
 
-/// An executor that is not alive by its lease: the condition under which
-/// another executor may take over `durable_task.owner_id`'s workflows.
+/// The owner of `durable_task` is dead: no executor row with a live lease
+/// (and, on PostgreSQL, whose session still holds its advisory lock). The
+/// condition under which another executor may take its workflows over.
 macro_rules! owner_dead {
-    ($now:literal) => {
+    ($now:literal, $lock_held:literal) => {
         concat!(
             "NOT EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = durable_task.owner_id \
              AND e.lease_expires_ms > ",
             $now,
+            $lock_held,
             ")"
         )
     };
@@ -93,12 +96,13 @@ macro_rules! owner_dead {
 
 /// Instantiate [`Statements`] for one backend.
 macro_rules! statements {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal) => {
         $crate::store::sql::Statements {
             upsert_executor: concat!(
-                "INSERT INTO durable_executor (id, hostname, pid, pid_started, started_ms, lease_expires_ms) \
-                 VALUES ($1, $2, $3, $4, ", $now, ", ", $now, " + $5) \
-                 ON CONFLICT (id) DO UPDATE SET lease_expires_ms = excluded.lease_expires_ms"
+                "INSERT INTO durable_executor (id, hostname, pid, pid_started, started_ms, lease_expires_ms, lock_key) \
+                 VALUES ($1, $2, $3, $4, ", $now, ", ", $now, " + $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET lease_expires_ms = excluded.lease_expires_ms, \
+                   lock_key = excluded.lock_key"
             ),
             expire_executor: "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1",
             owner_of: concat!(
@@ -116,7 +120,7 @@ macro_rules! statements {
                    started_ms = COALESCE(durable_task.started_ms, excluded.started_ms) \
                  WHERE durable_task.status IN ('PENDING', 'RUNNING', 'PAUSED') \
                    AND (durable_task.owner_id IS NULL OR durable_task.owner_id = excluded.owner_id OR ",
-                owner_dead!($now), ") \
+                owner_dead!($now, $lock_held), ") \
                  RETURNING ", task_columns!()
             ),
             claim_child: concat!(
@@ -131,7 +135,7 @@ macro_rules! statements {
                    started_ms = COALESCE(durable_task.started_ms, excluded.started_ms) \
                  WHERE durable_task.kind = 'WORKFLOW' AND durable_task.status IN ('PENDING', 'RUNNING', 'PAUSED') \
                    AND (durable_task.owner_id IS NULL OR durable_task.owner_id = excluded.owner_id OR ",
-                owner_dead!($now), ") \
+                owner_dead!($now, $lock_held), ") \
                  RETURNING ", task_columns!()
             ),
             root_by_key: concat!("SELECT ", task_columns!(), " FROM durable_task WHERE parent_id IS NULL AND task_key = $1"),
@@ -187,7 +191,7 @@ macro_rules! statements {
                 "UPDATE durable_task SET owner_id = NULL, \
                    status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
                  WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING', 'PAUSED') \
-                   AND owner_id IS NOT NULL AND ", owner_dead!($now), " RETURNING id"
+                   AND owner_id IS NOT NULL AND ", owner_dead!($now, $lock_held), " RETURNING id"
             ),
             live_owners: concat!(
                 "SELECT e.id, e.hostname, e.pid, e.pid_started FROM durable_executor e \
@@ -206,13 +210,26 @@ macro_rules! statements {
 pub(crate) static POSTGRES: Statements = statements!(
     now = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
     lock_row = " FOR UPDATE",
-    fence_row = " FOR SHARE"
+    fence_row = " FOR SHARE",
+    lock_held = " AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l \
+        WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+        AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))"
 );
+
+/// PostgreSQL only: take (or confirm) this session's advisory lock
+/// `(1685418593, $1)`; the first number is the namespace of `durable`.
+/// True when this session holds it afterwards.
+pub(crate) const PG_HOLD_LOCK: &str = "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks \
+     WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid() AND objsubid = 2 \
+     AND classid::BIGINT = 1685418593 AND objid::BIGINT = $1) \
+     THEN TRUE ELSE pg_try_advisory_lock(1685418593, $1::INT) END";
 
 /// SQLite: one writer at a time, so statements are already serialized and
 /// need no row locks.
 pub(crate) static SQLITE: Statements = statements!(
     now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
     lock_row = "",
-    fence_row = ""
+    fence_row = "",
+    lock_held = ""
 );

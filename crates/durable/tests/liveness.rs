@@ -1,0 +1,115 @@
+//! PostgreSQL: an executor's liveness is bound to a session of its own. When
+//! that session ends (process killed, host gone, connection lost) the
+//! server drops its advisory lock and other executors take over at once,
+//! long before the lease expires; the old owner is fenced out.
+
+mod common;
+
+use common::{Backend, TestDb};
+use durable::sea_orm::{ConnectionTrait, Statement};
+use durable::{Ctx, DurableError, Executor};
+use durable_db::entity::task;
+use std::time::Duration;
+
+/// Terminate the backend that holds `executor`'s advisory lock, as a dead
+/// process or a lost connection would.
+async fn kill_session(t: &TestDb, executor: &Executor) -> i64 {
+    let db = &t.db;
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT l.pid FROM pg_locks l JOIN durable_executor e ON l.objid::BIGINT = e.lock_key \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND e.id = $1",
+            [executor.id().into()],
+        ))
+        .await
+        .unwrap()
+        .expect("the executor holds its advisory lock");
+    let pid: i32 = row.try_get_by_index(0).unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "SELECT pg_terminate_backend($1)",
+        [pid.into()],
+    ))
+    .await
+    .unwrap();
+    i64::from(pid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_session_lets_another_executor_take_over_at_once() {
+    let t = TestDb::new(Backend::Postgres).await;
+    let first = Executor::with_lease(&t.db, Duration::from_secs(300));
+    let ctx = first.start("job", "job-1", None).await.unwrap();
+    let _: u32 = ctx.step("one", || async { Ok(1) }).await.unwrap();
+
+    // While the first executor's session lives, nobody else may run the job.
+    let second = Executor::new(&t.db);
+    let err = second.start("job", "job-1", None).await.unwrap_err();
+    assert!(matches!(err, DurableError::StepLocked(_)), "{err:?}");
+
+    kill_session(&t, &first).await;
+    // The server ends the session asynchronously; the takeover must follow
+    // within moments, not after the 300 s lease.
+    let mut taken = None;
+    for _ in 0..50 {
+        match second.start("job", "job-1", None).await {
+            Ok(ctx) => {
+                taken = Some(ctx);
+                break;
+            }
+            Err(DurableError::StepLocked(_)) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let taken = taken.expect("second executor took over after the session ended");
+    let one: u32 = taken.step("one", || async { Ok(100) }).await.unwrap();
+    let two: u32 = taken.step("two", || async { Ok(2) }).await.unwrap();
+    assert_eq!((one, two), (1, 2));
+
+    // The first owner is fenced out: its late step writes nothing.
+    let late = ctx.step("three", || async { Ok(3u32) }).await;
+    assert!(
+        matches!(late, Err(DurableError::LeaseLost { .. })),
+        "{late:?}"
+    );
+    use durable::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let rows = task::Entity::find()
+        .filter(task::Column::ParentId.eq(taken.task_id()))
+        .all(&t.db)
+        .await
+        .unwrap();
+    let keys: Vec<_> = rows.iter().map(|r| r.task_key.as_str()).collect();
+    assert_eq!(rows.len(), 2, "{keys:?}");
+    assert!(!keys.contains(&"three#0"));
+    taken.complete(&2).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recover_releases_workflows_of_a_lost_session() {
+    let t = TestDb::new(Backend::Postgres).await;
+    let first = Executor::with_lease(&t.db, Duration::from_secs(300));
+    let ctx = first.start("job", "job-2", None).await.unwrap();
+    let id = ctx.task_id();
+    let other = Executor::new(&t.db);
+    assert!(
+        other.recover().await.unwrap().is_empty(),
+        "a live owner is not released"
+    );
+    kill_session(&t, &first).await;
+    let mut released = Vec::new();
+    for _ in 0..50 {
+        released = other.recover().await.unwrap();
+        if !released.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(released, vec![id]);
+    let _ = Ctx::start_with_key(&t.db, "job", "job-2", None)
+        .await
+        .unwrap();
+}
