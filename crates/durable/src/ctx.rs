@@ -15,9 +15,10 @@ use uuid::Uuid;
 use crate::codec;
 use crate::error::DurableError;
 use crate::executor::ExecutorInner;
-use crate::history::History;
+use crate::history::{AtPosition, History};
 use crate::status::{Kind, Status};
 use crate::step::Checked;
+
 use crate::store::{self, NewChild, NewRoot, TaskRow};
 
 /// Context threaded through every workflow and step.
@@ -51,7 +52,7 @@ pub struct Ctx {
     pub(crate) lease_epoch: Option<i64>,
     /// Status and output as found when this handle was made.
     pub(crate) found: TaskRow,
-    pub(crate) history: Arc<History>,
+    pub(crate) history: History,
     sequence: AtomicI32,
     calls_by_name: Mutex<HashMap<String, u32>>,
 }
@@ -83,7 +84,8 @@ impl Ctx {
     /// Start or resume the root workflow `name` (its key is its name).
     ///
     /// Finds the workflow if it exists (ignoring `input`) or creates it,
-    /// claims it for this process, and loads its history in one query. Use
+    /// claims it for this process; its history is read as it replays, a
+    /// page of records per query. Use
     /// [`Ctx::start_with_key`] to run the same workflow name more than once.
     ///
     /// # Errors
@@ -180,12 +182,12 @@ impl Ctx {
             }
             existing = row;
         }
-        let (found, lease_epoch) = match (claimed, existing) {
-            (Some(row), _) => {
-                let epoch = row.lease_epoch;
-                (row, Some(epoch))
+        let (found, lease_epoch, created) = match (claimed, existing) {
+            (Some(claimed), _) => {
+                let epoch = claimed.row.lease_epoch;
+                (claimed.row, Some(epoch), claimed.created)
             }
-            (None, Some(row)) if row.status.is_terminal() => (row, None),
+            (None, Some(row)) if row.status.is_terminal() => (row, None, false),
             (None, Some(_)) => {
                 return Err(DurableError::StepLocked(format!(
                     "workflow '{key}' is owned by another live executor"
@@ -203,15 +205,14 @@ impl Ctx {
                 found.name
             )));
         }
-        let history = Arc::new(History::from_rows(store::load_tree(&db, found.id).await?));
-        tracing::debug!(workflow.id = %found.id, status = found.status.as_str(), "workflow started");
+        tracing::debug!(workflow.id = %found.id, status = found.status.as_str(), created, "workflow started");
         Ok(Self::new(
             db,
             found.id,
             executor,
             lease_epoch,
             found,
-            history,
+            created,
         ))
     }
 
@@ -221,8 +222,13 @@ impl Ctx {
         executor: Arc<ExecutorInner>,
         lease_epoch: Option<i64>,
         found: TaskRow,
-        history: Arc<History>,
+        created: bool,
     ) -> Self {
+        let history = if created {
+            History::empty(found.id)
+        } else {
+            History::recorded(found.id)
+        };
         Self {
             db,
             task_id: found.id,
@@ -258,22 +264,28 @@ impl Ctx {
     #[tracing::instrument(name = "workflow.child", skip_all, fields(workflow.id = %self.task_id, child.name = name))]
     pub async fn child(&self, name: &str, input: Option<Json>) -> Result<Self, DurableError> {
         let call = self.begin_call(name, Kind::Workflow)?;
-        if let Some(row) = self.history.get(self.task_id, &call.key) {
-            if row.kind != Kind::Workflow {
+        match self
+            .history
+            .take(&self.db, call.position, &call.key)
+            .await?
+        {
+            AtPosition::Same(row) if row.kind != Kind::Workflow => {
                 return Err(self.mismatch(&call, &row));
             }
-            if row.status.is_terminal() {
-                return Ok(self.child_ctx(row, None));
+            AtPosition::Same(row) if row.status.is_terminal() => {
+                return Ok(self.child_ctx(row, None, false));
             }
+            AtPosition::Other(other) => return Err(self.moved(&call, &other)),
+            _ => {}
         }
         let input = input
             .map(|v| codec::encode_value("child workflow input", &v))
             .transpose()?;
         let lease_epoch = self.owned_epoch(&call)?;
-        if let Checked::Recorded(_) = self.prepare(&call).await?
+        if let Checked::Recorded(_) = self.check_fresh(&call).await?
             && let Some(row) = store::task_by_key(&self.db, self.task_id, &call.key).await?
         {
-            return Ok(self.child_ctx(row, None));
+            return Ok(self.child_ctx(row, None, false));
         }
         let child = NewChild {
             root: self.root_id,
@@ -286,12 +298,12 @@ impl Ctx {
             parent_epoch: lease_epoch,
         };
         match store::claim_child(&self.db, &child).await? {
-            Some(row) => {
-                let epoch = row.lease_epoch;
-                Ok(self.child_ctx(row, Some(epoch)))
+            Some(claimed) => {
+                let epoch = claimed.row.lease_epoch;
+                Ok(self.child_ctx(claimed.row, Some(epoch), claimed.created))
             }
             None => match store::task_by_key(&self.db, self.task_id, &call.key).await? {
-                Some(row) if row.status.is_terminal() => Ok(self.child_ctx(row, None)),
+                Some(row) if row.status.is_terminal() => Ok(self.child_ctx(row, None, false)),
                 Some(row) if row.kind != Kind::Workflow => Err(self.mismatch(&call, &row)),
                 _ => Err(DurableError::LeaseLost {
                     workflow: self.task_id,
@@ -300,14 +312,14 @@ impl Ctx {
         }
     }
 
-    fn child_ctx(&self, row: TaskRow, lease_epoch: Option<i64>) -> Self {
+    fn child_ctx(&self, row: TaskRow, lease_epoch: Option<i64>, created: bool) -> Self {
         Self::new(
             self.db.clone(),
             self.root_id,
             self.executor.clone(),
             lease_epoch,
             row,
-            self.history.clone(),
+            created,
         )
     }
 
@@ -550,6 +562,18 @@ impl Ctx {
                     self.found.status.as_str()
                 ),
             })
+    }
+
+    /// The history has another call at this call's position.
+    pub(crate) fn moved(&self, call: &Call, other: &str) -> DurableError {
+        DurableError::NonDeterminism {
+            workflow: self.task_id,
+            step: call.key.clone(),
+            detail: format!(
+                "the history has '{other}' at position {}; was a step renamed or inserted?",
+                call.position
+            ),
+        }
     }
 
     pub(crate) fn mismatch(&self, call: &Call, row: &TaskRow) -> DurableError {

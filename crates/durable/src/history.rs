@@ -1,60 +1,100 @@
-//! The recorded history of a workflow tree, loaded once when the root starts,
-//! so replayed steps cost no round trip.
+//! The recorded history of one workflow, read in pages as the workflow
+//! replays, so a replayed step costs no round trip in practice (one query
+//! per page) and memory stays bounded whatever the length of the history.
 //!
-//! Records are grouped by parent workflow and keyed by step key (`name#n`);
-//! a second index by call position lets a fresh call notice that the code
-//! asks for something other than what was recorded at that position.
+//! Records are indexed by call position. A call finds the record at its own
+//! position; a record there with another key means the code changed
+//! (non-determinism). A record is handed out once and then dropped.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
+use sea_orm::DatabaseConnection;
+use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use crate::store::TaskRow;
+use crate::error::DurableError;
+use crate::store::{self, TaskRow};
 
-/// Records of one tree, shared by the root `Ctx` and its children.
-#[derive(Default)]
-pub(crate) struct History {
-    by_parent: Mutex<HashMap<Uuid, Recorded>>,
+/// Records read per query.
+pub(crate) const PAGE_SIZE: i64 = 500;
+
+/// What the history holds at one call position.
+pub(crate) enum AtPosition {
+    /// Nothing was recorded there: the call is new.
+    Nothing,
+    /// The record of this very call.
+    Same(TaskRow),
+    /// A record of another call (its key): the code no longer matches.
+    Other(String),
 }
 
-#[derive(Default)]
-struct Recorded {
-    by_key: HashMap<String, TaskRow>,
-    by_position: BTreeMap<i32, String>,
+/// The not yet replayed records of one workflow.
+pub(crate) struct History {
+    workflow: Uuid,
+    pages: Mutex<Pages>,
+}
+
+struct Pages {
+    records: BTreeMap<i32, TaskRow>,
+    /// Every record at a position below this one has been read.
+    loaded_below: i32,
+    /// No record at or after `loaded_below` exists.
+    exhausted: bool,
 }
 
 impl History {
-    pub(crate) fn from_rows(rows: Vec<TaskRow>) -> Self {
-        let history = Self::default();
-        {
-            let mut map = history.lock();
+    /// The history of a workflow that may have records.
+    pub(crate) fn recorded(workflow: Uuid) -> Self {
+        Self::with(workflow, false)
+    }
+
+    /// The history of a workflow created just now: nothing to read.
+    pub(crate) fn empty(workflow: Uuid) -> Self {
+        Self::with(workflow, true)
+    }
+
+    fn with(workflow: Uuid, exhausted: bool) -> Self {
+        Self {
+            workflow,
+            pages: Mutex::new(Pages {
+                records: BTreeMap::new(),
+                loaded_below: 0,
+                exhausted,
+            }),
+        }
+    }
+
+    /// Take the record at `position`, reading the next page if needed.
+    pub(crate) async fn take(
+        &self,
+        db: &DatabaseConnection,
+        position: i32,
+        key: &str,
+    ) -> Result<AtPosition, DurableError> {
+        let mut pages = self.pages.lock().await;
+        while position >= pages.loaded_below && !pages.exhausted {
+            let rows =
+                store::history_page(db, self.workflow, pages.loaded_below, PAGE_SIZE).await?;
+            let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= PAGE_SIZE;
+            match rows.last().and_then(|r| r.sequence) {
+                Some(last) if full => pages.loaded_below = last.saturating_add(1),
+                _ => pages.exhausted = true,
+            }
             for row in rows {
-                if let Some(parent) = row.parent_id {
-                    let recorded = map.entry(parent).or_default();
-                    if let Some(position) = row.sequence {
-                        recorded.by_position.insert(position, row.key.clone());
-                    }
-                    recorded.by_key.insert(row.key.clone(), row);
+                if let Some(p) = row.sequence {
+                    pages.records.insert(p, row);
                 }
             }
         }
-        history
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Recorded>> {
-        self.by_parent.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The record of `key` under `parent`, if one was loaded.
-    pub(crate) fn get(&self, parent: Uuid, key: &str) -> Option<TaskRow> {
-        self.lock().get(&parent)?.by_key.get(key).cloned()
-    }
-
-    /// The key recorded at `position` under `parent`, if it differs from `key`.
-    pub(crate) fn other_at(&self, parent: Uuid, position: i32, key: &str) -> Option<String> {
-        let map = self.lock();
-        let recorded = map.get(&parent)?.by_position.get(&position)?;
-        (recorded != key).then(|| recorded.clone())
+        Ok(match pages.records.remove(&position) {
+            None => AtPosition::Nothing,
+            Some(row) if row.key == key => AtPosition::Same(row),
+            Some(row) => {
+                let other = row.key.clone();
+                // Leave it for the call it belongs to, if any.
+                pages.records.insert(position, row);
+                AtPosition::Other(other)
+            }
+        })
     }
 }

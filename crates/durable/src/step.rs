@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use crate::codec;
 use crate::ctx::{Call, Ctx};
 use crate::error::{DurableError, is_connection_lost, is_transient_db};
+use crate::history::AtPosition;
 use crate::retry::RetryPolicy;
 use crate::status::{Kind, Status};
 use crate::store::{self, Checkpoint, StepRecord};
@@ -231,35 +232,32 @@ impl Ctx {
     // ── The machinery every step kind shares ────────────────────────
 
     /// Decide whether a call replays or runs: the history first (no round
-    /// trip), then the one read.
+    /// trip in practice), then the one read.
     pub(crate) async fn prepare(&self, call: &Call) -> Result<Checked, DurableError> {
-        let recorded = self.history.get(self.task_id, &call.key);
-        if let Some(row) = &recorded {
-            if row.kind != call.kind {
-                return Err(self.mismatch(call, row));
-            }
-            if matches!(row.status, Status::Completed | Status::Failed) {
+        match self
+            .history
+            .take(&self.db, call.position, &call.key)
+            .await?
+        {
+            AtPosition::Same(row) if row.kind != call.kind => return Err(self.mismatch(call, &row)),
+            AtPosition::Same(row) if matches!(row.status, Status::Completed | Status::Failed) => {
                 return Ok(Checked::Recorded(StepRecord {
                     status: row.status,
-                    output: row.output.clone(),
-                    error: row.error.clone(),
+                    output: row.output,
+                    error: row.error,
                     retry_count: row.retry_count,
                     kind: row.kind,
                 }));
             }
-        } else if let Some(other) = self
-            .history
-            .other_at(self.task_id, call.position, &call.key)
-        {
-            return Err(DurableError::NonDeterminism {
-                workflow: self.task_id,
-                step: call.key.clone(),
-                detail: format!(
-                    "the history has '{other}' at position {}; was a step renamed or inserted?",
-                    call.position
-                ),
-            });
+            AtPosition::Other(other) => return Err(self.moved(call, &other)),
+            AtPosition::Same(_) | AtPosition::Nothing => {}
         }
+        self.check_fresh(call).await
+    }
+
+    /// The one read before new work: status of the workflow and its
+    /// ancestors, deadline, lease, and a record written since we looked.
+    pub(crate) async fn check_fresh(&self, call: &Call) -> Result<Checked, DurableError> {
         let epoch = self.owned_epoch(call)?;
         let check = retry_transient(|| store::step_check(&self.db, self.task_id, &call.key))
             .await?

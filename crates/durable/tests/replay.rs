@@ -15,7 +15,9 @@ async fn completed_step_is_not_run_again(backend: Backend) {
     let t = TestDb::new(backend).await;
     let calls = Arc::new(AtomicU32::new(0));
     for _run in 0..3 {
-        let ctx = Ctx::start(&t.db, "wf", Some(json!({"a": 1}))).await.unwrap();
+        let ctx = Ctx::start(&t.db, "wf", Some(json!({"a": 1})))
+            .await
+            .unwrap();
         let c = calls.clone();
         let out: String = ctx
             .step("fetch", || async move {
@@ -27,9 +29,16 @@ async fn completed_step_is_not_run_again(backend: Backend) {
         assert_eq!(out, "payload \"quoted\" ünïcode");
         ctx.complete(&out).await.unwrap();
         assert!(ctx.is_completed().await.unwrap());
-        assert_eq!(ctx.get_output::<String>().await.unwrap().as_deref(), Some(out.as_str()));
+        assert_eq!(
+            ctx.get_output::<String>().await.unwrap().as_deref(),
+            Some(out.as_str())
+        );
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "the step ran more than once");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the step ran more than once"
+    );
 }
 
 async fn loops_get_one_checkpoint_per_call(backend: Backend) {
@@ -66,7 +75,8 @@ async fn join_all_keeps_call_order(backend: Backend) {
                 ctx.step("part", || async move {
                     c.fetch_add(1, Ordering::SeqCst);
                     // Finish in reverse order of the calls.
-                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(8 - i) * 3)).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(8 - i) * 3))
+                        .await;
                     Ok(i)
                 })
                 .await
@@ -93,21 +103,34 @@ async fn finished_workflow_is_pure_replay(backend: Backend) {
     drop((ctx, child));
 
     let (db, statements) = t.counted().await;
-    let ctx = Ctx::start(&db, "done", Some(json!("ignored"))).await.unwrap();
-    let before = statements.load(Ordering::SeqCst);
-    let a: i32 = ctx.step("a", || async { panic!("must not run") }).await.unwrap();
+    let ctx = Ctx::start(&db, "done", Some(json!("ignored")))
+        .await
+        .unwrap();
+    let (before, writes_before) = (statements.total(), statements.writes());
+    let a: i32 = ctx
+        .step("a", || async { panic!("must not run") })
+        .await
+        .unwrap();
     let child = ctx.child("kid", None).await.unwrap();
-    let k: i32 = child.step("k", || async { panic!("must not run") }).await.unwrap();
+    let k: i32 = child
+        .step("k", || async { panic!("must not run") })
+        .await
+        .unwrap();
     child.complete(&json!({"k": 2})).await.unwrap();
     ctx.complete(&json!({"total": 3})).await.unwrap();
     assert_eq!((a, k), (1, 2));
-    assert_eq!(statements.load(Ordering::SeqCst), before, "a pure replay issued statements");
+    // Reads only: one history page for the root and one for the child.
+    assert_eq!(statements.writes(), writes_before, "a pure replay wrote");
+    assert_eq!(statements.total() - before, 2, "history pages read");
     // A different output for a finished workflow is refused; the first stands.
     assert!(matches!(
         ctx.complete(&json!({"total": 4})).await,
         Err(DurableError::OutputConflict { .. })
     ));
-    assert_eq!(ctx.get_output::<serde_json::Value>().await.unwrap(), Some(json!({"total": 3})));
+    assert_eq!(
+        ctx.get_output::<serde_json::Value>().await.unwrap(),
+        Some(json!({"total": 3}))
+    );
     // New work in a finished workflow is a typed error, never a write.
     assert!(matches!(
         ctx.step("new", || async { Ok(0) }).await,
@@ -123,10 +146,7 @@ async fn renamed_step_is_non_determinism(backend: Backend) {
     drop(ctx);
     // The code changed: the first step was renamed.
     let ctx = Ctx::start(&t.db, "v1", None).await.unwrap();
-    let err = ctx
-        .step("download", || async { Ok(1) })
-        .await
-        .unwrap_err();
+    let err = ctx.step("download", || async { Ok(1) }).await.unwrap_err();
     match err {
         DurableError::NonDeterminism { step, detail, .. } => {
             assert_eq!(step, "download#0");
@@ -140,7 +160,10 @@ async fn renamed_step_is_non_determinism(backend: Backend) {
         .transaction("fetch", |_tx| Box::pin(async { Ok(1) }))
         .await
         .unwrap_err();
-    assert!(matches!(err, DurableError::NonDeterminism { ref step, .. } if step == "fetch#0"), "{err:?}");
+    assert!(
+        matches!(err, DurableError::NonDeterminism { ref step, .. } if step == "fetch#0"),
+        "{err:?}"
+    );
 }
 
 async fn appended_step_runs_after_replay(backend: Backend) {
@@ -156,15 +179,23 @@ async fn appended_step_runs_after_replay(backend: Backend) {
 
 async fn keyed_workflows_run_separately(backend: Backend) {
     let t = TestDb::new(backend).await;
-    let one = Ctx::start_with_key(&t.db, "charge", "order-1", None).await.unwrap();
-    let two = Ctx::start_with_key(&t.db, "charge", "order-2", None).await.unwrap();
+    let one = Ctx::start_with_key(&t.db, "charge", "order-1", None)
+        .await
+        .unwrap();
+    let two = Ctx::start_with_key(&t.db, "charge", "order-2", None)
+        .await
+        .unwrap();
     assert_ne!(one.task_id(), two.task_id());
     let a: i32 = one.step("amount", || async { Ok(10) }).await.unwrap();
     let b: i32 = two.step("amount", || async { Ok(20) }).await.unwrap();
     assert_eq!((a, b), (10, 20));
-    let again = Ctx::start_with_key(&t.db, "charge", "order-1", None).await.unwrap();
+    let again = Ctx::start_with_key(&t.db, "charge", "order-1", None)
+        .await
+        .unwrap();
     assert_eq!(again.task_id(), one.task_id());
-    let err = Ctx::start_with_key(&t.db, "refund", "order-1", None).await.unwrap_err();
+    let err = Ctx::start_with_key(&t.db, "refund", "order-1", None)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DurableError::InvalidInput(_)), "{err:?}");
 }
 
@@ -181,7 +212,7 @@ async fn concurrent_starts_share_one_root(backend: Backend) {
         .filter_map(|r| r.as_ref().ok().map(|c| c.task_id()))
         .collect();
     assert_eq!(ids.len(), 1, "{results:?}");
-    use durable::sea_orm::{EntityTrait, PaginatorTrait, QueryFilter, ColumnTrait};
+    use durable::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     use durable_db::entity::task;
     let roots = task::Entity::find()
         .filter(task::Column::ParentId.is_null())
@@ -211,7 +242,9 @@ async fn workflow_futures_are_send() {
     let handle = tokio::spawn(async move {
         let ctx = Ctx::start(&db, "spawned", None).await?;
         let a: u32 = ctx.step("a", || async { Ok(1) }).await?;
-        let b: u32 = ctx.transaction("b", |_tx| Box::pin(async { Ok(2) })).await?;
+        let b: u32 = ctx
+            .transaction("b", |_tx| Box::pin(async { Ok(2) }))
+            .await?;
         let child = ctx.child("c", None).await?;
         child.complete(&(a + b)).await?;
         ctx.complete(&(a + b)).await?;

@@ -48,7 +48,6 @@ async fn query_all(
 #[derive(Debug, Clone)]
 pub(crate) struct TaskRow {
     pub(crate) id: Uuid,
-    pub(crate) parent_id: Option<Uuid>,
     pub(crate) key: String,
     pub(crate) name: String,
     pub(crate) kind: Kind,
@@ -64,16 +63,15 @@ impl TaskRow {
     fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
         Ok(Self {
             id: row.try_get_by_index(0)?,
-            parent_id: row.try_get_by_index(1)?,
-            key: row.try_get_by_index(2)?,
-            name: row.try_get_by_index(3)?,
-            kind: Kind::parse(&row.try_get_by_index::<String>(4)?)?,
-            status: Status::parse(&row.try_get_by_index::<String>(5)?)?,
-            sequence: row.try_get_by_index(6)?,
-            output: row.try_get_by_index(7)?,
-            error: row.try_get_by_index(8)?,
-            retry_count: row.try_get_by_index(9)?,
-            lease_epoch: row.try_get_by_index(10)?,
+            key: row.try_get_by_index(1)?,
+            name: row.try_get_by_index(2)?,
+            kind: Kind::parse(&row.try_get_by_index::<String>(3)?)?,
+            status: Status::parse(&row.try_get_by_index::<String>(4)?)?,
+            sequence: row.try_get_by_index(5)?,
+            output: row.try_get_by_index(6)?,
+            error: row.try_get_by_index(7)?,
+            retry_count: row.try_get_by_index(8)?,
+            lease_epoch: row.try_get_by_index(9)?,
         })
     }
 }
@@ -180,19 +178,33 @@ pub(crate) struct NewRoot<'a> {
     pub(crate) owner: Uuid,
 }
 
+/// A claimed workflow row, and whether the claim created it just now.
+pub(crate) struct Claimed {
+    pub(crate) row: TaskRow,
+    pub(crate) created: bool,
+}
+
 pub(crate) async fn claim_root(
     db: &impl ConnectionTrait,
     root: &NewRoot<'_>,
-) -> Result<Option<TaskRow>, DurableError> {
+) -> Result<Option<Claimed>, DurableError> {
     let sql = statements(db)?.claim_root;
+    let new_id = Uuid::new_v4();
     let values = vec![
-        Uuid::new_v4().into(),
+        new_id.into(),
         root.key.into(),
         root.name.into(),
         root.input.clone().into(),
         root.owner.into(),
     ];
-    Ok(one(query_one(db, sql, values).await?)?)
+    Ok(claimed(one(query_one(db, sql, values).await?)?, new_id))
+}
+
+fn claimed(row: Option<TaskRow>, new_id: Uuid) -> Option<Claimed> {
+    row.map(|row| Claimed {
+        created: row.id == new_id,
+        row,
+    })
 }
 
 /// Arguments of a child claim.
@@ -210,10 +222,11 @@ pub(crate) struct NewChild<'a> {
 pub(crate) async fn claim_child(
     db: &impl ConnectionTrait,
     child: &NewChild<'_>,
-) -> Result<Option<TaskRow>, DurableError> {
+) -> Result<Option<Claimed>, DurableError> {
     let sql = statements(db)?.claim_child;
+    let new_id = Uuid::new_v4();
     let values = vec![
-        Uuid::new_v4().into(),
+        new_id.into(),
         child.root.into(),
         child.parent.into(),
         child.key.into(),
@@ -223,7 +236,7 @@ pub(crate) async fn claim_child(
         child.owner.into(),
         child.parent_epoch.into(),
     ];
-    Ok(one(query_one(db, sql, values).await?)?)
+    Ok(claimed(one(query_one(db, sql, values).await?)?, new_id))
 }
 
 pub(crate) async fn root_by_key(
@@ -253,12 +266,15 @@ pub(crate) async fn task_by_key(
     )?)
 }
 
-pub(crate) async fn load_tree(
+pub(crate) async fn history_page(
     db: &impl ConnectionTrait,
-    root: Uuid,
+    workflow: Uuid,
+    from_position: i32,
+    limit: i64,
 ) -> Result<Vec<TaskRow>, DurableError> {
-    let sql = statements(db)?.load_tree;
-    Ok(rows(query_all(db, sql, vec![root.into()]).await?)?)
+    let sql = statements(db)?.history_page;
+    let values = vec![workflow.into(), from_position.into(), limit.into()];
+    Ok(rows(query_all(db, sql, values).await?)?)
 }
 
 /// What a step learns from its one read before it runs.

@@ -30,8 +30,9 @@ pub(crate) struct Statements {
     pub(crate) task_by_id: &'static str,
     /// A task row by parent and key. `$1` parent id, `$2` key.
     pub(crate) task_by_key: &'static str,
-    /// Every row of a tree, for loading history once. `$1` root id.
-    pub(crate) load_tree: &'static str,
+    /// One page of a workflow's history by call position. `$1` workflow
+    /// id, `$2` first position, `$3` page size.
+    pub(crate) history_page: &'static str,
     /// The one read before a fresh step: the workflow's own lease, the most
     /// blocking status and the earliest deadline along its ancestor chain,
     /// the database clock, and any record of the step made since history
@@ -66,7 +67,7 @@ pub(crate) struct Statements {
 /// Columns of a task row, in the order `TaskRow::from_row` reads them.
 macro_rules! task_columns {
     () => {
-        "id, parent_id, task_key, name, kind, status, sequence, output, error, retry_count, lease_epoch"
+        "id, task_key, name, kind, status, sequence, output, error, retry_count, lease_epoch"
     };
 }
 
@@ -141,7 +142,10 @@ macro_rules! statements {
             root_by_key: concat!("SELECT ", task_columns!(), " FROM durable_task WHERE parent_id IS NULL AND task_key = $1"),
             task_by_id: concat!("SELECT ", task_columns!(), " FROM durable_task WHERE id = $1"),
             task_by_key: concat!("SELECT ", task_columns!(), " FROM durable_task WHERE parent_id = $1 AND task_key = $2"),
-            load_tree: concat!("SELECT ", task_columns!(), " FROM durable_task WHERE root_id = $1 AND parent_id IS NOT NULL"),
+            history_page: concat!(
+                "SELECT ", task_columns!(), " FROM durable_task \
+                 WHERE parent_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3"
+            ),
             step_check: concat!(
                 "WITH RECURSIVE chain(id, parent_id, status, deadline_ms) AS ( \
                    SELECT id, parent_id, status, deadline_ms FROM durable_task WHERE id = $1 \

@@ -43,7 +43,9 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let base = postgres_url();
-                let admin = Database::connect(base.as_str()).await.expect("connect to DATABASE_URL");
+                let admin = Database::connect(base.as_str())
+                    .await
+                    .expect("connect to DATABASE_URL");
                 // The schema name is generated here, never user input.
                 admin
                     .execute_unprepared(&format!("CREATE SCHEMA {name}"))
@@ -65,16 +67,37 @@ impl TestDb {
     }
 
     /// The same database with every statement counted.
-    pub async fn counted(&self) -> (DatabaseConnection, Arc<AtomicU64>) {
+    pub async fn counted(&self) -> (DatabaseConnection, Arc<Counter>) {
         let mut options = ConnectOptions::new(self.url.clone());
         options.test_before_acquire(false).sqlx_logging(false);
         let mut db = Database::connect(options).await.expect("connect");
-        let count = Arc::new(AtomicU64::new(0));
+        let count = Arc::new(Counter::default());
         let c = count.clone();
-        db.set_metric_callback(move |_| {
-            c.fetch_add(1, Ordering::SeqCst);
+        db.set_metric_callback(move |info| {
+            c.total.fetch_add(1, Ordering::SeqCst);
+            let sql = info.statement.sql.trim_start().to_ascii_uppercase();
+            if !sql.starts_with("SELECT") && !sql.starts_with("WITH") {
+                c.writes.fetch_add(1, Ordering::SeqCst);
+            }
         });
         (db, count)
+    }
+}
+
+/// Statements seen on a counted connection.
+#[derive(Debug, Default)]
+pub struct Counter {
+    pub total: AtomicU64,
+    /// Statements other than plain reads.
+    pub writes: AtomicU64,
+}
+
+impl Counter {
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::SeqCst)
+    }
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 }
 
