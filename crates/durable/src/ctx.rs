@@ -486,6 +486,10 @@ impl Ctx {
                 "timeout must be positive, got {timeout_ms} ms"
             )));
         }
+        if self.lease_epoch.is_none() {
+            // Finished when this handle was made: a replay writes nothing.
+            return Ok(());
+        }
         if !store::set_timeout(&self.db, self.task_id, timeout_ms).await? {
             return Err(DurableError::NotFound(self.task_id));
         }
