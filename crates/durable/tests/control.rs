@@ -1,0 +1,383 @@
+//! Pause, resume and cancel: they cascade over the whole subtree, cancel is
+//! terminal, a step never starts in a paused or cancelled workflow, and bad
+//! transitions are typed errors.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{Backend, TestDb};
+use durable::sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use durable::{Ctx, DurableError, Uuid};
+use durable_db::entity::task;
+
+/// The task row with this id, read back from the database.
+async fn row(db: &DatabaseConnection, id: Uuid) -> task::Model {
+    task::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no task {id}"))
+}
+
+/// The row `key` under `parent`, if any.
+async fn child_row(db: &DatabaseConnection, parent: Uuid, key: &str) -> Option<task::Model> {
+    task::Entity::find()
+        .filter(task::Column::ParentId.eq(parent))
+        .filter(task::Column::TaskKey.eq(key))
+        .one(db)
+        .await
+        .unwrap()
+}
+
+/// A step body that counts its calls and returns 7.
+fn counted(
+    calls: &Arc<AtomicU32>,
+) -> impl FnOnce() -> std::future::Ready<Result<u32, DurableError>> {
+    let calls = calls.clone();
+    move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(Ok(7))
+    }
+}
+
+fn assert_transition(result: Result<(), DurableError>, id: Uuid, action: &str, status: &str) {
+    match result {
+        Err(DurableError::InvalidTransition {
+            task,
+            status: s,
+            action: a,
+        }) => {
+            assert_eq!((task, s.as_str(), a), (id, status, action));
+        }
+        other => panic!("expected InvalidTransition({action} from {status}), got {other:?}"),
+    }
+}
+
+/// Pause reaches every active descendant; afterwards no step starts anywhere in the tree.
+async fn pause_cascades_and_blocks_steps(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let root = Ctx::start(&t.db, "tree", None).await.unwrap();
+    root.step("before", || async { Ok(1) }).await.unwrap();
+    let child = root.child("kid", None).await.unwrap();
+    let grandchild = child.child("grandkid", None).await.unwrap();
+    let finished = root.child("finished", None).await.unwrap();
+    finished.complete(&"done").await.unwrap();
+
+    Ctx::pause(&t.db, root.task_id()).await.unwrap();
+
+    for id in [root.task_id(), child.task_id(), grandchild.task_id()] {
+        assert_eq!(row(&t.db, id).await.status, "PAUSED", "task {id}");
+    }
+    assert_eq!(row(&t.db, finished.task_id()).await.status, "COMPLETED");
+    let before = child_row(&t.db, root.task_id(), "before#0").await.unwrap();
+    assert_eq!(before.status, "COMPLETED");
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let err = root.step("after", counted(&calls)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    let err = child.step("mid", counted(&calls)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    let err = grandchild.step("deep", counted(&calls)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "a step body ran in a paused tree"
+    );
+    assert!(child_row(&t.db, root.task_id(), "after#0").await.is_none());
+    assert!(
+        child_row(&t.db, grandchild.task_id(), "deep#0")
+            .await
+            .is_none()
+    );
+    // Completing is also refused while paused.
+    let err = grandchild.complete(&1).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+}
+
+/// Resume makes the root RUNNING and paused descendants PENDING; steps then run.
+async fn resume_reactivates_subtree(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let root = Ctx::start(&t.db, "tree", None).await.unwrap();
+    let child = root.child("kid", None).await.unwrap();
+    let grandchild = child.child("grandkid", None).await.unwrap();
+    Ctx::pause(&t.db, root.task_id()).await.unwrap();
+    Ctx::resume(&t.db, root.task_id()).await.unwrap();
+
+    assert_eq!(row(&t.db, root.task_id()).await.status, "RUNNING");
+    assert_eq!(row(&t.db, child.task_id()).await.status, "PENDING");
+    assert_eq!(row(&t.db, grandchild.task_id()).await.status, "PENDING");
+
+    let calls = Arc::new(AtomicU32::new(0));
+    assert_eq!(root.step("r", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(grandchild.step("g", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        child_row(&t.db, root.task_id(), "r#0")
+            .await
+            .unwrap()
+            .status,
+        "COMPLETED"
+    );
+    assert_eq!(
+        child_row(&t.db, grandchild.task_id(), "g#0")
+            .await
+            .unwrap()
+            .status,
+        "COMPLETED"
+    );
+    grandchild.complete(&"g").await.unwrap();
+    child.complete(&"c").await.unwrap();
+    root.complete(&"r").await.unwrap();
+    for id in [root.task_id(), child.task_id(), grandchild.task_id()] {
+        assert_eq!(row(&t.db, id).await.status, "COMPLETED", "task {id}");
+    }
+}
+
+/// Cancel reaches every unfinished descendant, keeps finished records, and is terminal.
+async fn cancel_cascades_and_is_terminal(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let root = Ctx::start(&t.db, "tree", None).await.unwrap();
+    root.step("a", || async { Ok(1) }).await.unwrap();
+    let child = root.child("kid", None).await.unwrap();
+    child.step("b", || async { Ok(2) }).await.unwrap();
+    let grandchild = child.child("grandkid", None).await.unwrap();
+    let a_before = child_row(&t.db, root.task_id(), "a#0").await.unwrap();
+
+    Ctx::cancel(&t.db, root.task_id()).await.unwrap();
+
+    for id in [root.task_id(), child.task_id(), grandchild.task_id()] {
+        let r = row(&t.db, id).await;
+        assert_eq!(r.status, "CANCELLED", "task {id}");
+        assert!(r.completed_ms.is_some(), "task {id} has no completed_ms");
+    }
+    let a_after = child_row(&t.db, root.task_id(), "a#0").await.unwrap();
+    assert_eq!(a_after, a_before, "a completed step changed");
+    let b = child_row(&t.db, child.task_id(), "b#0").await.unwrap();
+    assert_eq!(
+        (b.status.as_str(), b.output.as_deref()),
+        ("COMPLETED", Some("2"))
+    );
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let err = root.step("after", counted(&calls)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Cancelled(_)), "{err:?}");
+    let err = grandchild.step("deep", counted(&calls)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Cancelled(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    assert_transition(
+        Ctx::resume(&t.db, root.task_id()).await,
+        root.task_id(),
+        "resume",
+        "CANCELLED",
+    );
+    assert_transition(
+        Ctx::pause(&t.db, root.task_id()).await,
+        root.task_id(),
+        "pause",
+        "CANCELLED",
+    );
+    assert_transition(
+        Ctx::resume(&t.db, child.task_id()).await,
+        child.task_id(),
+        "resume",
+        "CANCELLED",
+    );
+    assert_eq!(row(&t.db, root.task_id()).await.status, "CANCELLED");
+    assert_eq!(row(&t.db, grandchild.task_id()).await.status, "CANCELLED");
+}
+
+/// Running a cancelled workflow again replays what was done and starts nothing new.
+async fn restarted_cancelled_workflow_reports_cancelled(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let ctx = Ctx::start(&t.db, "stopped", None).await.unwrap();
+    ctx.step("a", || async { Ok(1) }).await.unwrap();
+    Ctx::cancel(&t.db, ctx.task_id()).await.unwrap();
+    drop(ctx);
+
+    let ctx = Ctx::start(&t.db, "stopped", None).await.unwrap();
+    assert_eq!(ctx.step("a", || async { Ok(99) }).await.unwrap(), 1);
+    let calls = Arc::new(AtomicU32::new(0));
+    let err = ctx.step("b", counted(&calls)).await.unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(child_row(&t.db, ctx.task_id(), "b#0").await.is_none());
+    assert!(
+        matches!(err, DurableError::Cancelled(_)),
+        "expected Cancelled, got {err:?}"
+    );
+}
+
+/// Invalid transitions and unknown ids are typed errors that change nothing.
+async fn invalid_transitions_are_typed_errors(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let paused = Ctx::start_with_key(&t.db, "wf", "paused", None)
+        .await
+        .unwrap();
+    Ctx::pause(&t.db, paused.task_id()).await.unwrap();
+    assert_transition(
+        Ctx::pause(&t.db, paused.task_id()).await,
+        paused.task_id(),
+        "pause",
+        "PAUSED",
+    );
+    assert_eq!(row(&t.db, paused.task_id()).await.status, "PAUSED");
+
+    let running = Ctx::start_with_key(&t.db, "wf", "running", None)
+        .await
+        .unwrap();
+    assert_transition(
+        Ctx::resume(&t.db, running.task_id()).await,
+        running.task_id(),
+        "resume",
+        "RUNNING",
+    );
+    assert_eq!(row(&t.db, running.task_id()).await.status, "RUNNING");
+
+    let done = Ctx::start_with_key(&t.db, "wf", "done", None)
+        .await
+        .unwrap();
+    done.complete(&"ok").await.unwrap();
+    assert_transition(
+        Ctx::cancel(&t.db, done.task_id()).await,
+        done.task_id(),
+        "cancel",
+        "COMPLETED",
+    );
+    assert_transition(
+        Ctx::pause(&t.db, done.task_id()).await,
+        done.task_id(),
+        "pause",
+        "COMPLETED",
+    );
+    let r = row(&t.db, done.task_id()).await;
+    assert_eq!(
+        (r.status.as_str(), r.output.as_deref()),
+        ("COMPLETED", Some("\"ok\""))
+    );
+
+    let failed = Ctx::start_with_key(&t.db, "wf", "failed", None)
+        .await
+        .unwrap();
+    failed.fail("broken").await.unwrap();
+    assert_transition(
+        Ctx::cancel(&t.db, failed.task_id()).await,
+        failed.task_id(),
+        "cancel",
+        "FAILED",
+    );
+
+    let cancelled = Ctx::start_with_key(&t.db, "wf", "cancelled", None)
+        .await
+        .unwrap();
+    Ctx::cancel(&t.db, cancelled.task_id()).await.unwrap();
+    let first_cancel = row(&t.db, cancelled.task_id()).await.completed_ms;
+    assert_transition(
+        Ctx::cancel(&t.db, cancelled.task_id()).await,
+        cancelled.task_id(),
+        "cancel",
+        "CANCELLED",
+    );
+    assert_eq!(
+        row(&t.db, cancelled.task_id()).await.completed_ms,
+        first_cancel
+    );
+
+    let unknown = Uuid::new_v4();
+    for result in [
+        Ctx::pause(&t.db, unknown).await,
+        Ctx::resume(&t.db, unknown).await,
+        Ctx::cancel(&t.db, unknown).await,
+    ] {
+        assert!(
+            matches!(result, Err(DurableError::NotFound(id)) if id == unknown),
+            "{result:?}"
+        );
+    }
+    assert!(
+        task::Entity::find_by_id(unknown)
+            .one(&t.db)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A pause issued through another connection pool stops the next step of a running workflow.
+async fn pause_from_another_pool_is_seen(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let ctx = Ctx::start(&t.db, "remote", None).await.unwrap();
+    ctx.step("a", || async { Ok(1) }).await.unwrap();
+
+    let other = TestDb::connect(&t.url).await;
+    Ctx::pause(&other, ctx.task_id()).await.unwrap();
+    assert_eq!(row(&t.db, ctx.task_id()).await.status, "PAUSED");
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let err = ctx.step("b", counted(&calls)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+    // After a resume the workflow runs again (a new run, as after any
+    // interruption) and the step that was refused now runs.
+    Ctx::resume(&other, ctx.task_id()).await.unwrap();
+    drop(ctx);
+    let ctx = Ctx::start(&t.db, "remote", None).await.unwrap();
+    assert_eq!(ctx.step("a", || async { Ok(99) }).await.unwrap(), 1);
+    assert_eq!(ctx.step("b", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        child_row(&t.db, ctx.task_id(), "b#0").await.unwrap().status,
+        "COMPLETED"
+    );
+}
+
+/// A child asked for after its parent (or an ancestor) was paused cannot start work.
+async fn child_of_paused_parent_cannot_start(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let root = Ctx::start(&t.db, "tree", None).await.unwrap();
+    let kid = root.child("kid", None).await.unwrap();
+
+    // Pause only the child: its new children are refused, the root goes on.
+    Ctx::pause(&t.db, kid.task_id()).await.unwrap();
+    let err = kid.child("late", None).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    assert!(child_row(&t.db, kid.task_id(), "late#0").await.is_none());
+    assert_eq!(row(&t.db, root.task_id()).await.status, "RUNNING");
+    assert_eq!(root.step("free", || async { Ok(1) }).await.unwrap(), 1);
+
+    // Pause the root: a new child of the root is refused too, even after a restart.
+    Ctx::resume(&t.db, kid.task_id()).await.unwrap();
+    Ctx::pause(&t.db, root.task_id()).await.unwrap();
+    let err = root.child("second", None).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    drop((root, kid));
+    let root = Ctx::start(&t.db, "tree", None).await.unwrap();
+    let err = root.child("kid", None).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    assert_eq!(root.step("free", || async { Ok(99) }).await.unwrap(), 1);
+    let calls = Arc::new(AtomicU32::new(0));
+    match root.child("second", None).await {
+        Err(DurableError::Paused(_)) => {}
+        Ok(child) => {
+            let err = child.step("s", counted(&calls)).await.unwrap_err();
+            assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+        }
+        Err(other) => panic!("expected Paused, got {other:?}"),
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert!(child_row(&t.db, root.task_id(), "second#0").await.is_none());
+    assert_eq!(row(&t.db, root.task_id()).await.status, "PAUSED");
+}
+
+both_backends!(
+    pause_cascades_and_blocks_steps,
+    resume_reactivates_subtree,
+    cancel_cascades_and_is_terminal,
+    restarted_cancelled_workflow_reports_cancelled,
+    invalid_transitions_are_typed_errors,
+    pause_from_another_pool_is_seen,
+    child_of_paused_parent_cannot_start,
+);
