@@ -21,6 +21,9 @@ use crate::step::Checked;
 
 use crate::store::{self, NewChild, NewRoot, TaskRow};
 
+/// Longest accepted timeout: 100 years (keeps `now + timeout` far from overflow).
+const MAX_TIMEOUT_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
+
 /// Context threaded through every workflow and step.
 ///
 /// A `Ctx` is a running (or finished, replaying) workflow: a root started
@@ -473,7 +476,7 @@ impl Ctx {
     /// of its children starts; they return [`DurableError::Timeout`].
     ///
     /// # Errors
-    /// [`DurableError::InvalidInput`] unless `timeout_ms > 0`.
+    /// [`DurableError::InvalidInput`] unless 1 ms <= `timeout_ms` <= 100 years.
     ///
     /// ```no_run
     /// # async fn demo(ctx: durable::Ctx) -> Result<(), durable::DurableError> {
@@ -481,9 +484,9 @@ impl Ctx {
     /// # Ok(()) }
     /// ```
     pub async fn set_timeout(&self, timeout_ms: i64) -> Result<(), DurableError> {
-        if timeout_ms <= 0 {
+        if !(1..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
             return Err(DurableError::InvalidInput(format!(
-                "timeout must be positive, got {timeout_ms} ms"
+                "timeout must be between 1 ms and 100 years, got {timeout_ms} ms"
             )));
         }
         if self.lease_epoch.is_none() {
@@ -558,14 +561,30 @@ impl Ctx {
     /// workflow was finished when the handle was made).
     pub(crate) fn owned_epoch(&self, call: &Call) -> Result<i64, DurableError> {
         self.lease_epoch
-            .ok_or_else(|| DurableError::NonDeterminism {
+            .ok_or_else(|| self.finished(call, self.found.status))
+    }
+
+    /// The error for new work in a workflow that has finished with `status`.
+    pub(crate) fn finished(&self, call: &Call, status: Status) -> DurableError {
+        match status {
+            Status::Cancelled => DurableError::Cancelled(format!(
+                "workflow {} is cancelled; step '{}' did not start",
+                self.task_id, call.key
+            )),
+            Status::Failed => DurableError::InvalidTransition {
+                task: self.task_id,
+                status: status.as_str().to_string(),
+                action: "start a step in",
+            },
+            _ => DurableError::NonDeterminism {
                 workflow: self.task_id,
                 step: call.key.clone(),
                 detail: format!(
                     "the workflow is already {} and has no record of this call",
-                    self.found.status.as_str()
+                    status.as_str()
                 ),
-            })
+            },
+        }
     }
 
     /// The history has another call at this call's position.

@@ -44,6 +44,11 @@ impl Ctx {
     /// recorded (and replayed) unless it is transient or says the workflow
     /// may not go on (paused, cancelled, timed out, lease lost).
     ///
+    /// Every call takes the next identity (`name#n`) even when it is
+    /// refused, so after `Paused`, `Cancelled`, `Timeout` or `LeaseLost`
+    /// this `Ctx` is spent: return the error, and resume the workflow with a
+    /// new [`Ctx::start`], as a re-run of the program does.
+    ///
     /// # Errors
     /// The closure's error; [`DurableError::StepFailed`] when replaying a
     /// recorded failure; [`DurableError::Paused`], [`DurableError::Cancelled`],
@@ -304,14 +309,7 @@ impl Ctx {
             )));
         }
         if check.status.is_terminal() {
-            return Err(DurableError::NonDeterminism {
-                workflow: self.task_id,
-                step: call.key.clone(),
-                detail: format!(
-                    "the workflow is already {} and has no record of this call",
-                    check.status.as_str()
-                ),
-            });
+            return Err(self.finished(call, check.status));
         }
         if check.owner_id != Some(self.executor.id) || check.lease_epoch != epoch {
             return Err(DurableError::LeaseLost {
