@@ -1,0 +1,482 @@
+//! Ownership: leases, fencing and recovery (guarantees 2 and 3). A workflow
+//! owned by a live executor is refused to others; a takeover fences the old
+//! owner's writes; a dead owner's work is released and finished by another.
+
+mod common;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Backend, TestDb};
+use durable::sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, Statement,
+};
+use durable::{Ctx, DurableError, Executor, Uuid};
+use durable_db::entity::{executor, task};
+use serde_json::json;
+
+async fn root(db: &DatabaseConnection, key: &str) -> task::Model {
+    task::Entity::find()
+        .filter(task::Column::ParentId.is_null())
+        .filter(task::Column::TaskKey.eq(key))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no root with key {key:?}"))
+}
+
+async fn children(db: &DatabaseConnection, parent: Uuid) -> Vec<task::Model> {
+    task::Entity::find()
+        .filter(task::Column::ParentId.eq(parent))
+        .all(db)
+        .await
+        .unwrap()
+}
+
+async fn lease_of(db: &DatabaseConnection, id: Uuid) -> i64 {
+    executor::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .expect("executor row")
+        .lease_expires_ms
+}
+
+/// Expire an executor's lease, as if it had stalled past it.
+async fn expire(db: &DatabaseConnection, id: Uuid) {
+    let stmt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1",
+        [id.into()],
+    );
+    assert_eq!(db.execute_raw(stmt).await.unwrap().rows_affected(), 1);
+}
+
+fn locked<T: std::fmt::Debug>(result: Result<T, DurableError>) {
+    assert!(
+        matches!(result, Err(DurableError::StepLocked(_))),
+        "expected StepLocked, got {result:?}"
+    );
+}
+
+fn lease_lost<T: std::fmt::Debug>(result: Result<T, DurableError>) {
+    assert!(
+        matches!(result, Err(DurableError::LeaseLost { .. })),
+        "expected LeaseLost, got {result:?}"
+    );
+}
+
+/// A workflow owned by a live executor is refused (StepLocked) to a second executor and to `Ctx::start`.
+async fn live_owner_locks_out_other_executors(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (a, b) = (Executor::new(&t.db), Executor::new(&t.db));
+    let calls = Arc::new(AtomicU32::new(0));
+    let ctx = a.start("wf", "wf", None).await.unwrap();
+    let c = calls.clone();
+    let one: u32 = ctx
+        .step("one", || async move {
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(1)
+        })
+        .await
+        .unwrap();
+    locked(b.start("wf", "wf", None).await);
+    locked(Ctx::start(&t.db, "wf", None).await);
+    let r = root(&t.db, "wf").await;
+    assert_eq!(
+        (r.owner_id, r.lease_epoch, r.status.as_str()),
+        (Some(a.id()), 1, "RUNNING")
+    );
+    ctx.complete(&one).await.unwrap();
+    // Once finished, B may read it: a pure replay that runs nothing.
+    let replay = b.start("wf", "wf", None).await.unwrap();
+    let again: u32 = replay
+        .step("one", || async { panic!("must not run") })
+        .await
+        .unwrap();
+    assert_eq!((again, calls.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(root(&t.db, "wf").await.owner_id, Some(a.id()));
+}
+
+/// Two `Ctx::start` handles of one workflow in one process coexist; each replays the other's steps.
+async fn two_handles_in_one_process_share_steps(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let step = |value: u32| {
+        let c = calls.clone();
+        move || async move {
+            c.fetch_add(1, Ordering::SeqCst);
+            Ok(value)
+        }
+    };
+    let first = Ctx::start(&t.db, "shared", None).await.unwrap();
+    assert_eq!(first.step("s1", step(1)).await.unwrap(), 1);
+    let second = Ctx::start(&t.db, "shared", None).await.unwrap();
+    assert_eq!(second.task_id(), first.task_id());
+    assert_eq!(first.step("s2", step(2)).await.unwrap(), 2);
+    // s1 came with second's history; s2 was recorded after it loaded.
+    assert_eq!(second.step("s1", step(10)).await.unwrap(), 1);
+    assert_eq!(second.step("s2", step(20)).await.unwrap(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    second.complete(&3).await.unwrap();
+    first.complete(&3).await.unwrap();
+    let r = root(&t.db, "shared").await;
+    assert_eq!((r.lease_epoch, r.status.as_str()), (1, "COMPLETED"));
+    assert_eq!(children(&t.db, r.id).await.len(), 2);
+}
+
+/// After B takes over A's expired lease, A's stale handle writes nothing: steps and `complete` are LeaseLost.
+async fn stale_owner_is_fenced_after_takeover(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    // The default lease (30 s) keeps A's heartbeat from renewing the lease
+    // between the expiry below and B's claim; A is "stalled" by the UPDATE.
+    let (a, b) = (Executor::new(&t.db), Executor::new(&t.db));
+    let calls = Arc::new(AtomicU32::new(0));
+    let a_ctx = a.start("pay", "pay", None).await.unwrap();
+    let reserved: String = a_ctx
+        .step("reserve", || async { Ok("A1".to_string()) })
+        .await
+        .unwrap();
+    expire(&t.db, a.id()).await;
+    let b_ctx = b.start("pay", "pay", None).await.unwrap();
+    let r = root(&t.db, "pay").await;
+    assert_eq!((r.owner_id, r.lease_epoch), (Some(b.id()), 2));
+
+    let c = calls.clone();
+    lease_lost(
+        a_ctx
+            .step("charge", || async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                Ok("A2".to_string())
+            })
+            .await,
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "a stale owner started a step"
+    );
+    let again: String = b_ctx
+        .step("reserve", || async { panic!("must not run") })
+        .await
+        .unwrap();
+    assert_eq!(again, reserved);
+    let charged: String = b_ctx
+        .step("charge", || async { Ok("B2".to_string()) })
+        .await
+        .unwrap();
+    assert_eq!(charged, "B2");
+    lease_lost(a_ctx.complete(&"A").await);
+    lease_lost(a_ctx.fail("stale").await);
+    assert_eq!(root(&t.db, "pay").await.status, "RUNNING");
+    b_ctx.complete(&"B").await.unwrap();
+
+    let r = root(&t.db, "pay").await;
+    assert_eq!(
+        (r.status.as_str(), r.output.as_deref(), r.owner_id),
+        ("COMPLETED", Some("\"B\""), Some(b.id()))
+    );
+    let mut steps: Vec<_> = children(&t.db, r.id)
+        .await
+        .into_iter()
+        .map(|s| (s.task_key, s.output))
+        .collect();
+    steps.sort();
+    assert_eq!(
+        steps,
+        vec![
+            ("charge#0".to_string(), Some("\"B2\"".to_string())),
+            ("reserve#0".to_string(), Some("\"A1\"".to_string()))
+        ]
+    );
+}
+
+/// A takeover while A's step body runs rejects A's checkpoint (LeaseLost); only B's result is stored.
+async fn takeover_during_a_step_rejects_its_commit(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (a, b) = (Executor::new(&t.db), Executor::new(&t.db));
+    let runs = Arc::new(AtomicU32::new(0));
+    let a_ctx = a.start("slow", "slow", None).await.unwrap();
+    let b_slot = Mutex::new(None);
+    let r1 = runs.clone();
+    let result = a_ctx
+        .step("work", || async {
+            r1.fetch_add(1, Ordering::SeqCst);
+            // A stalls past its lease in the middle of the step; B takes over.
+            expire(&t.db, a.id()).await;
+            *b_slot.lock().unwrap() = Some(b.start("slow", "slow", None).await.unwrap());
+            Ok("A-result".to_string())
+        })
+        .await;
+    lease_lost(result);
+    let r = root(&t.db, "slow").await;
+    assert!(
+        children(&t.db, r.id).await.is_empty(),
+        "A's checkpoint was written"
+    );
+    let b_ctx = b_slot.lock().unwrap().take().unwrap();
+    let r2 = runs.clone();
+    let out: String = b_ctx
+        .step("work", || async move {
+            r2.fetch_add(1, Ordering::SeqCst);
+            Ok("B-result".to_string())
+        })
+        .await
+        .unwrap();
+    b_ctx.complete(&out).await.unwrap();
+    // The body ran twice (A stalled longer than its lease); one result was committed.
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let steps = children(&t.db, r.id).await;
+    assert_eq!(steps.len(), 1);
+    assert_eq!(steps[0].output.as_deref(), Some("\"B-result\""));
+    let any_a = task::Entity::find()
+        .filter(task::Column::Output.contains("A-result"))
+        .count(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(any_a, 0);
+}
+
+/// A dropped executor's heartbeat stops; after its lease `recover` releases its workflow, which another run finishes.
+async fn dead_owner_is_recovered_after_its_lease(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let dead = Executor::with_lease(&t.db, Duration::from_secs(1));
+    let ctx = dead
+        .start("orphan", "orphan", Some(json!({"n": 1})))
+        .await
+        .unwrap();
+    let c = calls.clone();
+    ctx.step("one", || async move {
+        c.fetch_add(1, Ordering::SeqCst);
+        Ok(1)
+    })
+    .await
+    .unwrap();
+    let id = ctx.task_id();
+    drop((ctx, dead));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rescuer = Executor::new(&t.db);
+    let mut released = rescuer.recover().await.unwrap();
+    for _ in 0..40 {
+        if !released.is_empty() {
+            break;
+        }
+        // A slow machine: the lease may not have run out yet.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        released = rescuer.recover().await.unwrap();
+    }
+    assert_eq!(released, vec![id]);
+    let r = root(&t.db, "orphan").await;
+    assert_eq!(
+        (r.owner_id, r.status.as_str(), r.lease_epoch),
+        (None, "PENDING", 1)
+    );
+    assert!(
+        rescuer.recover().await.unwrap().is_empty(),
+        "released twice"
+    );
+
+    let ctx = Ctx::start(&t.db, "orphan", None).await.unwrap();
+    let one: u32 = ctx
+        .step("one", || async { panic!("must not run") })
+        .await
+        .unwrap();
+    let two: u32 = ctx.step("two", || async { Ok(2) }).await.unwrap();
+    ctx.complete(&(one + two)).await.unwrap();
+    let r = root(&t.db, "orphan").await;
+    assert_eq!(
+        (r.status.as_str(), r.output.as_deref(), r.lease_epoch),
+        ("COMPLETED", Some("3"), 2)
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+/// Heartbeats renew a live owner's short lease: after 2.5 leases others still get StepLocked and recover finds nothing.
+async fn heartbeat_keeps_a_live_owner(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let owner = Executor::with_lease(&t.db, Duration::from_secs(1));
+    let ctx = owner.start("alive", "alive", None).await.unwrap();
+    ctx.step("one", || async { Ok(1) }).await.unwrap();
+    let first_lease = lease_of(&t.db, owner.id()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        lease_of(&t.db, owner.id()).await > first_lease,
+        "the lease was not renewed"
+    );
+    let other = Executor::new(&t.db);
+    locked(other.start("alive", "alive", None).await);
+    assert!(other.recover().await.unwrap().is_empty());
+    // The owner goes on undisturbed, under its first epoch.
+    ctx.step("two", || async { Ok(2) }).await.unwrap();
+    ctx.complete(&"done").await.unwrap();
+    let r = root(&t.db, "alive").await;
+    assert_eq!(
+        (r.status.as_str(), r.owner_id, r.lease_epoch),
+        ("COMPLETED", Some(owner.id()), 1)
+    );
+}
+
+/// Insert an executor row for a process of this host that has exited, and a RUNNING workflow it owns.
+async fn plant_dead_process_workflow(db: &DatabaseConnection, key: &str) -> (Uuid, Uuid) {
+    let mut child = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn `true`");
+    let pid = i64::from(child.id());
+    child.wait().unwrap();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let owner = Uuid::new_v4();
+    executor::Entity::insert(executor::ActiveModel {
+        id: Set(owner),
+        hostname: Set(hostname),
+        pid: Set(pid),
+        pid_started: Set(12345),
+        started_ms: Set(0),
+        lease_expires_ms: Set(i64::MAX / 2),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .unwrap();
+    let id = Uuid::new_v4();
+    task::Entity::insert(task::ActiveModel {
+        id: Set(id),
+        root_id: Set(id),
+        parent_id: Set(None),
+        task_key: Set(key.to_string()),
+        name: Set(key.to_string()),
+        kind: Set("WORKFLOW".to_string()),
+        status: Set("RUNNING".to_string()),
+        owner_id: Set(Some(owner)),
+        lease_epoch: Set(1),
+        created_ms: Set(0),
+        ..Default::default()
+    })
+    .exec_without_returning(db)
+    .await
+    .unwrap();
+    (owner, id)
+}
+
+/// A workflow whose owner process on this host is gone is taken over at once, by `Ctx::start` and by `recover`.
+async fn dead_process_on_this_host_is_taken_over_at_once(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (x, wf_x) = plant_dead_process_workflow(&t.db, "wf-x").await;
+    let (y, wf_y) = plant_dead_process_workflow(&t.db, "wf-y").await;
+
+    let ctx = Ctx::start(&t.db, "wf-x", None).await.unwrap();
+    assert_eq!(ctx.task_id(), wf_x);
+    let r = root(&t.db, "wf-x").await;
+    assert_eq!((r.lease_epoch, r.status.as_str()), (2, "RUNNING"));
+    assert!(r.owner_id.is_some_and(|o| o != x));
+    ctx.step("s", || async { Ok(1) }).await.unwrap();
+    ctx.complete(&1).await.unwrap();
+    assert_eq!(root(&t.db, "wf-x").await.status, "COMPLETED");
+
+    assert_eq!(Executor::new(&t.db).recover().await.unwrap(), vec![wf_y]);
+    let r = root(&t.db, "wf-y").await;
+    assert_eq!((r.owner_id, r.status.as_str()), (None, "PENDING"));
+    // Both dead executors were marked dead (lease 0) when noticed.
+    assert_eq!((lease_of(&t.db, x).await, lease_of(&t.db, y).await), (0, 0));
+    let ctx = Ctx::start(&t.db, "wf-y", None).await.unwrap();
+    ctx.complete(&2).await.unwrap();
+    let r = root(&t.db, "wf-y").await;
+    assert_eq!((r.lease_epoch, r.status.as_str()), (2, "COMPLETED"));
+}
+
+/// Concurrent starts of one name from 8 pools create exactly one root; every success sees the same id.
+async fn concurrent_starts_from_eight_pools(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let mut pools = Vec::new();
+    for _ in 0..8 {
+        pools.push(TestDb::connect(&t.url).await);
+    }
+    let starts = pools
+        .iter()
+        .map(|db| Ctx::start(db, "race", Some(json!({"from": "pool"}))));
+    let results = futures::future::join_all(starts).await;
+    let mut ids = std::collections::HashSet::new();
+    for result in &results {
+        match result {
+            Ok(ctx) => {
+                ids.insert(ctx.task_id());
+            }
+            Err(DurableError::StepLocked(_)) => {}
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!(ids.len(), 1, "{results:?}");
+    let roots = task::Entity::find()
+        .filter(task::Column::ParentId.is_null())
+        .count(&t.db)
+        .await
+        .unwrap();
+    assert_eq!(roots, 1);
+    let r = root(&t.db, "race").await;
+    assert!(ids.contains(&r.id));
+    // All pools share the process's executor id: no takeover happened.
+    assert_eq!(r.lease_epoch, 1);
+    let ctx = results.into_iter().find_map(Result::ok).unwrap();
+    ctx.step("s", || async { Ok(1) }).await.unwrap();
+    ctx.complete(&1).await.unwrap();
+    assert_eq!(root(&t.db, "race").await.status, "COMPLETED");
+}
+
+/// Two executors racing for one workflow: one wins, the other gets StepLocked; the step's side effect happens once.
+async fn racing_executors_run_a_step_once(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (a, b) = (Executor::new(&t.db), Executor::new(&t.db));
+    let effects = Arc::new(AtomicU32::new(0));
+    let (ra, rb) = futures::future::join(
+        a.start("charge", "order-7", None),
+        b.start("charge", "order-7", None),
+    )
+    .await;
+    let (winner, loser, ctx) = match (ra, rb) {
+        (Ok(ctx), Err(DurableError::StepLocked(_))) => (&a, &b, ctx),
+        (Err(DurableError::StepLocked(_)), Ok(ctx)) => (&b, &a, ctx),
+        other => panic!("expected exactly one winner, got {other:?}"),
+    };
+    let step = |executor: &Executor| {
+        let (e, who) = (effects.clone(), executor.id());
+        move || async move {
+            e.fetch_add(1, Ordering::SeqCst);
+            Ok(who)
+        }
+    };
+    let (charged, refused) = futures::future::join(
+        ctx.step("charge", step(winner)),
+        loser.start("charge", "order-7", None),
+    )
+    .await;
+    assert_eq!(charged.unwrap(), winner.id());
+    locked(refused);
+    ctx.complete(&"charged").await.unwrap();
+    // The loser can now look, and replays the winner's result.
+    let late = loser.start("charge", "order-7", None).await.unwrap();
+    assert_eq!(late.step("charge", step(loser)).await.unwrap(), winner.id());
+    assert_eq!(effects.load(Ordering::SeqCst), 1);
+    let r = root(&t.db, "order-7").await;
+    assert_eq!(
+        (r.owner_id, r.status.as_str(), r.lease_epoch),
+        (Some(winner.id()), "COMPLETED", 1)
+    );
+    assert_eq!(children(&t.db, r.id).await.len(), 1);
+}
+
+both_backends!(
+    live_owner_locks_out_other_executors,
+    two_handles_in_one_process_share_steps,
+    stale_owner_is_fenced_after_takeover,
+    takeover_during_a_step_rejects_its_commit,
+    dead_owner_is_recovered_after_its_lease,
+    heartbeat_keeps_a_live_owner,
+    dead_process_on_this_host_is_taken_over_at_once,
+    concurrent_starts_from_eight_pools,
+    racing_executors_run_a_step_once,
+);
