@@ -403,7 +403,7 @@ impl Ctx {
     /// # Ok(()) }
     /// ```
     pub async fn fail(&self, error: &str) -> Result<(), DurableError> {
-        self.finish(Status::Failed, None, Some(error.to_string()))
+        self.finish(Status::Failed, None, Some(codec::error_text(error)))
             .await
     }
 

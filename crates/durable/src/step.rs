@@ -135,7 +135,12 @@ impl Ctx {
             }
             let retry = retry_count + 1;
             tracing::debug!(workflow.id = %self.task_id, step = %call.key, retry, error = %error, "step failed; will retry");
-            let pending = self.checkpoint(&call, Status::Pending, None, Some(error.to_string()));
+            let pending = self.checkpoint(
+                &call,
+                Status::Pending,
+                None,
+                Some(codec::error_text(&error)),
+            );
             let cp = Checkpoint {
                 retry_count: retry,
                 max_retries,
@@ -350,10 +355,20 @@ impl Ctx {
         let (status, output, error, outcome) = match result {
             Ok(value) => match codec::encode_output(&call.key, &value) {
                 Ok(text) => (Status::Completed, Some(text), None, Ok(value)),
-                Err(err) => (Status::Failed, None, Some(err.to_string()), Err(err)),
+                Err(err) => (
+                    Status::Failed,
+                    None,
+                    Some(codec::error_text(&err)),
+                    Err(err),
+                ),
             },
             Err(err) if !records_failure(&err) => return Err(err),
-            Err(err) => (Status::Failed, None, Some(err.to_string()), Err(err)),
+            Err(err) => (
+                Status::Failed,
+                None,
+                Some(codec::error_text(&err)),
+                Err(err),
+            ),
         };
         let cp = Checkpoint {
             retry_count,

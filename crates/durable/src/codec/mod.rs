@@ -1,6 +1,8 @@
 //! Checks on what users hand in: names, and values that must survive a JSON
 //! round trip. Everything is rejected at the first run, never at replay.
 
+mod finite;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -53,13 +55,21 @@ pub(crate) fn encode_output<T: Serialize + DeserializeOwned>(
     Ok(text)
 }
 
-/// Serialize a workflow input or output (no type to read back into).
+/// Serialize a workflow input or output (no type to read back into, so
+/// non-finite floats, which JSON would store as `null`, are looked for).
 pub(crate) fn encode_value<T: Serialize + ?Sized>(
     what: &str,
     value: &T,
 ) -> Result<String, DurableError> {
+    finite::check(value).map_err(|e| DurableError::InvalidInput(format!("{what}: {e}")))?;
     serde_json::to_string(value)
         .map_err(|e| DurableError::InvalidInput(format!("{what} cannot be serialized: {e}")))
+}
+
+/// An error message as stored: PostgreSQL text cannot hold NUL, and an
+/// error message is prose, so NUL becomes U+FFFD instead of failing the write.
+pub(crate) fn error_text(message: impl std::fmt::Display) -> String {
+    message.to_string().replace('\0', "\u{FFFD}")
 }
 
 /// Read a saved output back into the requested type.
