@@ -22,7 +22,7 @@ use crate::step::Checked;
 use crate::store::{self, NewChild, NewRoot, TaskRow};
 
 /// Longest accepted timeout: 100 years (keeps `now + timeout` far from overflow).
-const MAX_TIMEOUT_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
+pub(crate) const MAX_TIMEOUT_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
 /// Context threaded through every workflow and step.
 ///
@@ -219,6 +219,13 @@ impl Ctx {
         ))
     }
 
+    /// A root workflow an executor just claimed from a queue or a dead owner.
+    pub(crate) fn claimed(executor: Arc<ExecutorInner>, row: TaskRow) -> Self {
+        let db = executor.db.clone();
+        let epoch = row.lease_epoch;
+        Self::new(db, row.id, executor, Some(epoch), row, false)
+    }
+
     fn new(
         db: DatabaseConnection,
         root_id: Uuid,
@@ -413,58 +420,18 @@ impl Ctx {
         output: Option<String>,
         error: Option<String>,
     ) -> Result<(), DurableError> {
-        if let Some(epoch) = self.lease_epoch {
-            let written = crate::step::retry_transient(|| {
-                store::finish_workflow(
-                    &self.db,
-                    self.task_id,
-                    status,
-                    output.clone(),
-                    error.clone(),
-                    self.executor.id,
-                    epoch,
-                )
-            })
-            .await?;
-            if written {
-                tracing::debug!(workflow.id = %self.task_id, status = status.as_str(), "workflow finished");
-                return Ok(());
-            }
-        }
-        let row = if self.lease_epoch.is_none() {
-            self.found.clone()
-        } else {
-            self.current_row().await?
-        };
-        let same = match status {
-            Status::Completed => same_json(row.output.as_deref(), output.as_deref()),
-            _ => row.error == error,
-        };
-        match row.status {
-            s if s == status && same => Ok(()),
-            Status::Completed if status == Status::Completed => Err(DurableError::OutputConflict {
-                workflow: self.task_id,
-            }),
-            Status::Paused => Err(DurableError::Paused(format!(
-                "workflow {} is paused",
-                self.task_id
-            ))),
-            Status::Cancelled => Err(DurableError::Cancelled(format!(
-                "workflow {} is cancelled",
-                self.task_id
-            ))),
-            Status::Pending | Status::Running => Err(DurableError::LeaseLost {
-                workflow: self.task_id,
-            }),
-            other => Err(DurableError::InvalidTransition {
-                task: self.task_id,
-                status: other.as_str().to_string(),
-                action: if status == Status::Completed {
-                    "complete"
-                } else {
-                    "fail"
-                },
-            }),
+        self.finisher().finish(status, output, error).await
+    }
+
+    /// What it takes to finish this workflow after the `Ctx` itself was
+    /// handed to a registered function.
+    pub(crate) fn finisher(&self) -> Finisher {
+        Finisher {
+            db: self.db.clone(),
+            task_id: self.task_id,
+            owner: self.executor.id,
+            lease_epoch: self.lease_epoch,
+            found: self.found.clone(),
         }
     }
 
@@ -612,16 +579,85 @@ impl Ctx {
     }
 }
 
-/// Compare two JSON texts by value (key order and spacing aside).
-fn same_json(a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            a == b
-                || matches!(
-                    (serde_json::from_str::<Json>(a), serde_json::from_str::<Json>(b)),
-                    (Ok(x), Ok(y)) if x == y
-                )
+/// Finishes a workflow (complete or fail), fenced by the lease it was
+/// claimed with; a no-op when it already finished the same way.
+pub(crate) struct Finisher {
+    db: DatabaseConnection,
+    pub(crate) task_id: Uuid,
+    owner: Uuid,
+    lease_epoch: Option<i64>,
+    found: TaskRow,
+}
+
+impl Finisher {
+    /// Give the workflow up so another executor (or a later run) takes it.
+    pub(crate) async fn release(&self) -> Result<(), DurableError> {
+        if let Some(epoch) = self.lease_epoch {
+            store::release_one(&self.db, self.task_id, self.owner, epoch).await?;
         }
-        (a, b) => a == b,
+        Ok(())
+    }
+
+    pub(crate) async fn finish(
+        &self,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+    ) -> Result<(), DurableError> {
+        if let Some(epoch) = self.lease_epoch {
+            let written = crate::step::retry_transient(|| {
+                store::finish_workflow(
+                    &self.db,
+                    self.task_id,
+                    status,
+                    output.clone(),
+                    error.clone(),
+                    self.owner,
+                    epoch,
+                )
+            })
+            .await?;
+            if written {
+                tracing::debug!(workflow.id = %self.task_id, status = status.as_str(), "workflow finished");
+                return Ok(());
+            }
+        }
+        let row = if self.lease_epoch.is_none() {
+            self.found.clone()
+        } else {
+            store::task_by_id(&self.db, self.task_id)
+                .await?
+                .ok_or(DurableError::NotFound(self.task_id))?
+        };
+        let same = match status {
+            Status::Completed => codec::same_json(row.output.as_deref(), output.as_deref()),
+            _ => row.error == error,
+        };
+        match row.status {
+            s if s == status && same => Ok(()),
+            Status::Completed if status == Status::Completed => Err(DurableError::OutputConflict {
+                workflow: self.task_id,
+            }),
+            Status::Paused => Err(DurableError::Paused(format!(
+                "workflow {} is paused",
+                self.task_id
+            ))),
+            Status::Cancelled => Err(DurableError::Cancelled(format!(
+                "workflow {} is cancelled",
+                self.task_id
+            ))),
+            Status::Pending | Status::Running => Err(DurableError::LeaseLost {
+                workflow: self.task_id,
+            }),
+            other => Err(DurableError::InvalidTransition {
+                task: self.task_id,
+                status: other.as_str().to_string(),
+                action: if status == Status::Completed {
+                    "complete"
+                } else {
+                    "fail"
+                },
+            }),
+        }
     }
 }

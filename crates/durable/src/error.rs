@@ -73,6 +73,32 @@ pub enum DurableError {
         /// The workflow.
         workflow: Uuid,
     },
+    /// The executor is shutting down; the step did not start and the
+    /// workflow will be resumed by another executor.
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+    /// No workflow function of this name is registered.
+    #[error("no workflow named '{0}' is registered")]
+    UnknownWorkflow(String),
+    /// No queue of this name was declared.
+    #[error("queue '{0}' does not exist; declare it with Client::declare_queue")]
+    UnknownQueue(String),
+    /// An enqueue reused a workflow key for different work.
+    #[error("workflow key '{key}' is taken by different work: {detail}")]
+    Conflict {
+        /// The key.
+        key: String,
+        /// What differs (name, queue or input).
+        detail: String,
+    },
+    /// The awaited workflow failed (its recorded error), or panicked.
+    #[error("workflow {workflow} failed: {message}")]
+    WorkflowFailed {
+        /// The workflow.
+        workflow: Uuid,
+        /// The error recorded for it.
+        message: String,
+    },
     /// This executor no longer owns the workflow (its lease was taken over);
     /// the result was not written.
     #[error("workflow {workflow} is no longer owned by this executor")]

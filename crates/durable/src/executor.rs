@@ -10,6 +10,7 @@
 //! nothing. One heartbeat serves every workflow of the executor, so the cost
 //! does not grow with the number of workflows in flight.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -44,7 +45,7 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Clone)]
 pub struct Executor {
-    inner: Arc<ExecutorInner>,
+    pub(crate) inner: Arc<ExecutorInner>,
 }
 
 pub(crate) struct ExecutorInner {
@@ -54,6 +55,8 @@ pub(crate) struct ExecutorInner {
     /// PostgreSQL: the executor's own session, set at registration.
     session: OnceCell<Option<Session>>,
     heartbeat: Mutex<Option<JoinHandle<()>>>,
+    /// Set when a worker shuts down: no new step starts.
+    draining: AtomicBool,
 }
 
 /// PostgreSQL: a connection the executor opens for itself (never one of the
@@ -198,6 +201,7 @@ impl ExecutorInner {
             lease,
             session: OnceCell::new(),
             heartbeat: Mutex::new(None),
+            draining: AtomicBool::new(false),
         }
     }
 
@@ -223,6 +227,15 @@ impl ExecutorInner {
             registry.push((key, Arc::downgrade(&inner)));
         }
         inner
+    }
+
+    /// Stop starting steps: a worker is shutting down.
+    pub(crate) fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Open the session (PostgreSQL), write the executor row and start the

@@ -22,6 +22,7 @@
 //! The guarantees, the data model and the defects of the original design
 //! that this crate avoids are described in the repository's README.
 
+mod client;
 mod codec;
 mod connect;
 mod control;
@@ -30,16 +31,24 @@ mod error;
 mod executor;
 mod history;
 mod liveness;
+mod queue;
+mod registry;
 mod retry;
 mod status;
 mod step;
 mod store;
+mod worker;
 
+pub use client::{Client, EnqueueOptions, WorkflowHandle};
 pub use connect::{connect, init};
 pub use ctx::Ctx;
 pub use error::DurableError;
 pub use executor::{DEFAULT_LEASE, Executor};
+pub use queue::{DEFAULT_QUEUE, Queue};
+pub use registry::Registry;
 pub use retry::RetryPolicy;
+pub use status::Status;
+pub use worker::Worker;
 
 /// The SeaORM version `durable` is built with, for users' own queries.
 pub use sea_orm;

@@ -29,19 +29,37 @@ impl Kind {
     }
 }
 
-/// Lifecycle state of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
+/// Lifecycle state of a workflow or step.
+///
+/// ```
+/// assert!(durable::Status::Completed.is_terminal());
+/// assert_eq!(durable::Status::Paused.as_str(), "PAUSED");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Created or enqueued, not running (or released by its executor).
     Pending,
+    /// Owned by an executor that is running it.
     Running,
+    /// Finished with an output.
     Completed,
+    /// Finished with an error.
     Failed,
+    /// Paused by a management call; resumes with `Ctx::resume`.
     Paused,
+    /// Cancelled by a management call; terminal.
     Cancelled,
 }
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The name stored in the `status` column.
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "PENDING",
             Status::Running => "RUNNING",
@@ -65,7 +83,7 @@ impl Status {
     }
 
     /// Completed, failed or cancelled: nothing will change it again.
-    pub(crate) fn is_terminal(self) -> bool {
+    pub fn is_terminal(self) -> bool {
         matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
     }
 }

@@ -269,6 +269,12 @@ impl Ctx {
     /// ancestors, deadline, lease, and a record written since we looked.
     pub(crate) async fn check_fresh(&self, call: &Call) -> Result<Checked, DurableError> {
         let epoch = self.owned_epoch(call)?;
+        if self.executor.is_draining() {
+            return Err(DurableError::Interrupted(format!(
+                "executor {} is shutting down; step '{}' of workflow {} did not start",
+                self.executor.id, call.key, self.task_id
+            )));
+        }
         let check = retry_transient(|| store::step_check(&self.db, self.task_id, &call.key))
             .await?
             .ok_or(DurableError::NotFound(self.task_id))?;
@@ -441,6 +447,7 @@ fn records_failure(error: &DurableError) -> bool {
                 | DurableError::Timeout(_)
                 | DurableError::LeaseLost { .. }
                 | DurableError::StepLocked(_)
+                | DurableError::Interrupted(_)
         ))
 }
 

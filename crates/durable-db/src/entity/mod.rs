@@ -1,4 +1,5 @@
 //! SeaORM entities, one per table.
 
 pub mod executor;
+pub mod queue;
 pub mod task;

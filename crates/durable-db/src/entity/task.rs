@@ -49,6 +49,17 @@ pub struct Model {
     pub created_ms: i64,
     pub started_ms: Option<i64>,
     pub completed_ms: Option<i64>,
+    /// Queue of an enqueued workflow; `None` for one started inline.
+    pub queue: Option<String>,
+    /// Larger runs first within a queue.
+    pub priority: i32,
+    /// At most the queue's `key_concurrency` workflows of one key run at once.
+    pub concurrency_key: Option<String>,
+    /// Earliest start (epoch ms, database clock) of a delayed workflow.
+    pub available_ms: Option<i64>,
+    /// Application version recorded at the first start; only executors of
+    /// the same version resume it (unless configured otherwise).
+    pub app_version: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,7 +28,15 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             lease_epoch   BIGINT NOT NULL DEFAULT 0,
             created_ms    BIGINT NOT NULL,
             started_ms    BIGINT NULL,
-            completed_ms  BIGINT NULL
+            completed_ms  BIGINT NULL,
+            -- Enqueued workflows: which queue (NULL: started inline), order,
+            -- concurrency group, earliest start, and the application version
+            -- that may run them.
+            queue            TEXT NULL,
+            priority         INTEGER NOT NULL DEFAULT 0,
+            concurrency_key  TEXT NULL,
+            available_ms     BIGINT NULL,
+            app_version      TEXT NULL
         )",
         // Roots are unique by key alone: a plain UNIQUE (parent_id, task_key)
         // would not do it, since NULL parent ids are distinct in SQL.
@@ -38,6 +46,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
         // Histories are read in pages by call position.
         "CREATE INDEX durable_task_position ON durable_task (parent_id, sequence)",
         "CREATE INDEX durable_task_owned ON durable_task (owner_id) WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING')",
+        // The claimable set, kept narrow: roots not yet finished, by queue and order.
+        "CREATE INDEX durable_task_claim ON durable_task (queue, priority DESC, created_ms) \
+         WHERE parent_id IS NULL AND status IN ('PENDING', 'RUNNING')",
+        // Rate limits count recent starts per queue.
+        "CREATE INDEX durable_task_queue_started ON durable_task (queue, started_ms) \
+         WHERE parent_id IS NULL AND queue IS NOT NULL",
         "CREATE TABLE durable_executor (
             id                UUID PRIMARY KEY,
             hostname          TEXT NOT NULL,
@@ -47,5 +61,13 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             lease_expires_ms  BIGINT NOT NULL,
             lock_key          BIGINT NULL
         )",
+        "CREATE TABLE durable_queue (
+            name              TEXT PRIMARY KEY,
+            concurrency       INTEGER NULL,
+            rate_limit        INTEGER NULL,
+            rate_period_ms    BIGINT NULL,
+            key_concurrency   INTEGER NULL
+        )",
+        "INSERT INTO durable_queue (name) VALUES ('default')",
     ],
 }];

@@ -25,7 +25,15 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             lease_epoch   INTEGER NOT NULL DEFAULT 0,
             created_ms    INTEGER NOT NULL,
             started_ms    INTEGER NULL,
-            completed_ms  INTEGER NULL
+            completed_ms  INTEGER NULL,
+            -- Enqueued workflows: which queue (NULL: started inline), order,
+            -- concurrency group, earliest start, and the application version
+            -- that may run them.
+            queue            TEXT NULL,
+            priority         INTEGER NOT NULL DEFAULT 0,
+            concurrency_key  TEXT NULL,
+            available_ms     INTEGER NULL,
+            app_version      TEXT NULL
         )",
         // Roots are unique by key alone: a plain UNIQUE (parent_id, task_key)
         // would not do it, since NULL parent ids are distinct in SQL.
@@ -35,6 +43,12 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
         // Histories are read in pages by call position.
         "CREATE INDEX durable_task_position ON durable_task (parent_id, sequence)",
         "CREATE INDEX durable_task_owned ON durable_task (owner_id) WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING')",
+        // The claimable set, kept narrow: roots not yet finished, by queue and order.
+        "CREATE INDEX durable_task_claim ON durable_task (queue, priority DESC, created_ms) \
+         WHERE parent_id IS NULL AND status IN ('PENDING', 'RUNNING')",
+        // Rate limits count recent starts per queue.
+        "CREATE INDEX durable_task_queue_started ON durable_task (queue, started_ms) \
+         WHERE parent_id IS NULL AND queue IS NOT NULL",
         "CREATE TABLE durable_executor (
             id                BLOB PRIMARY KEY,
             hostname          TEXT NOT NULL,
@@ -44,5 +58,13 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             lease_expires_ms  INTEGER NOT NULL,
             lock_key          INTEGER NULL
         )",
+        "CREATE TABLE durable_queue (
+            name              TEXT PRIMARY KEY,
+            concurrency       INTEGER NULL,
+            rate_limit        INTEGER NULL,
+            rate_period_ms    INTEGER NULL,
+            key_concurrency   INTEGER NULL
+        )",
+        "INSERT INTO durable_queue (name) VALUES ('default')",
     ],
 }];

@@ -83,3 +83,17 @@ pub(crate) fn decode_output<T: DeserializeOwned>(
         ))
     })
 }
+
+/// Compare two JSON texts by value (key order and spacing aside).
+pub(crate) fn same_json(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a == b
+                || matches!(
+                    (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)),
+                    (Ok(x), Ok(y)) if x == y
+                )
+        }
+        (a, b) => a == b,
+    }
+}

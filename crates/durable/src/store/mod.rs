@@ -4,7 +4,10 @@
 //! connection to run on (the pool, or the user's transaction inside
 //! `ctx.transaction`), binds its values and decodes the rows.
 
+mod queue;
 pub(crate) mod sql;
+
+pub(crate) use queue::*;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 use uuid::Uuid;
@@ -24,11 +27,11 @@ pub(crate) fn statements(db: &impl ConnectionTrait) -> Result<&'static Statement
     }
 }
 
-fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
+pub(super) fn stmt(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(db.get_database_backend(), sql, values)
 }
 
-async fn query_one(
+pub(super) async fn query_one(
     db: &impl ConnectionTrait,
     sql: &str,
     values: Vec<Value>,
@@ -36,7 +39,7 @@ async fn query_one(
     db.query_one_raw(stmt(db, sql, values)).await
 }
 
-async fn query_all(
+pub(super) async fn query_all(
     db: &impl ConnectionTrait,
     sql: &str,
     values: Vec<Value>,
@@ -57,10 +60,14 @@ pub(crate) struct TaskRow {
     pub(crate) error: Option<String>,
     pub(crate) retry_count: i32,
     pub(crate) lease_epoch: i64,
+    /// JSON text of the workflow input.
+    pub(crate) input: Option<String>,
+    /// Queue of an enqueued workflow.
+    pub(crate) queue: Option<String>,
 }
 
 impl TaskRow {
-    fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
+    pub(super) fn from_row(row: &QueryResult) -> Result<Self, DbErr> {
         Ok(Self {
             id: row.try_get_by_index(0)?,
             key: row.try_get_by_index(1)?,
@@ -72,6 +79,8 @@ impl TaskRow {
             error: row.try_get_by_index(7)?,
             retry_count: row.try_get_by_index(8)?,
             lease_epoch: row.try_get_by_index(9)?,
+            input: row.try_get_by_index(10)?,
+            queue: row.try_get_by_index(11)?,
         })
     }
 }
@@ -80,7 +89,7 @@ fn rows(result: Vec<QueryResult>) -> Result<Vec<TaskRow>, DbErr> {
     result.iter().map(TaskRow::from_row).collect()
 }
 
-fn one(result: Option<QueryResult>) -> Result<Option<TaskRow>, DbErr> {
+pub(super) fn one(result: Option<QueryResult>) -> Result<Option<TaskRow>, DbErr> {
     result.as_ref().map(TaskRow::from_row).transpose()
 }
 

@@ -1,8 +1,10 @@
 //! Every SQL statement of the SDK, written once and instantiated per backend.
 //!
-//! The two backends speak the same SQL here except for three fragments,
-//! passed in as literals: the database clock in epoch milliseconds, the row
-//! lock taken by management calls, and the lock that fences a checkpoint.
+//! The two backends speak the same SQL here except for a few fragments,
+//! passed in as literals: the database clock in epoch milliseconds, row
+//! locks (management calls, the fence of a checkpoint, claims), the
+//! liveness of an executor's session, and how a JSON array parameter is
+//! read as a set.
 //! Values are always bound (`$1`, `$2`, ... on both backends); the statements
 //! are compile-time constants, so no value ever becomes SQL text.
 
@@ -62,12 +64,44 @@ pub(crate) struct Statements {
     /// Executors that look alive by lease but own active workflows (for the
     /// same-host process check).
     pub(crate) live_owners: &'static str,
+    /// Enqueue a root workflow unless its key exists. `$1` id, `$2` key,
+    /// `$3` name, `$4` input, `$5` queue, `$6` priority, `$7` concurrency
+    /// key, `$8` delay ms or NULL, `$9` app version. Returns the id if created.
+    pub(crate) enqueue: &'static str,
+    /// A queue's limits, row-locked for the claim transaction. `$1` name.
+    pub(crate) lock_queue: &'static str,
+    /// A queue's limits, unlocked. `$1` name.
+    pub(crate) queue_by_name: &'static str,
+    /// Declare or change a queue. `$1` name, `$2` concurrency, `$3` rate
+    /// limit, `$4` rate period ms, `$5` key concurrency.
+    pub(crate) upsert_queue: &'static str,
+    /// Workflows of a queue running under a live owner. `$1` queue.
+    pub(crate) running_in_queue: &'static str,
+    /// Workflows of a queue started in the last `$2` ms. `$1` queue.
+    pub(crate) started_since: &'static str,
+    /// Running workflows per concurrency key in a queue. `$1` queue.
+    pub(crate) running_by_key: &'static str,
+    /// Claimable workflows of a queue, best first. `$1` queue, `$2` JSON
+    /// array of the workflow names this executor runs, `$3` its app
+    /// version, `$4` whether any version will do, `$5` limit.
+    pub(crate) queue_candidates: &'static str,
+    /// Workflows started inline whose owner died, for executors that run
+    /// their function. `$1` names, `$2` app version, `$3` any version, `$4` limit.
+    pub(crate) orphan_candidates: &'static str,
+    /// Claim one workflow for an executor. `$1` id, `$2` owner, `$3` app
+    /// version. Returns the task row and its input.
+    pub(crate) claim_one: &'static str,
+    /// Give up one workflow so another executor can run it. `$1` id, `$2`
+    /// owner, `$3` lease epoch.
+    pub(crate) release_one: &'static str,
+    /// Give up every workflow an executor owns. `$1` owner.
+    pub(crate) release_owned: &'static str,
 }
 
 /// Columns of a task row, in the order `TaskRow::from_row` reads them.
 macro_rules! task_columns {
     () => {
-        "id, task_key, name, kind, status, sequence, output, error, retry_count, lease_epoch"
+        "id, task_key, name, kind, status, sequence, output, error, retry_count, lease_epoch, input, queue"
     };
 }
 
@@ -80,13 +114,12 @@ macro_rules! subtree {
     };
 }
 
-/// The owner of `durable_task` is dead: no executor row with a live lease
-/// (and, on PostgreSQL, whose session still holds its advisory lock). The
-/// condition under which another executor may take its workflows over.
-macro_rules! owner_dead {
+/// The owner of `durable_task` is alive: an executor row with a live lease
+/// (and, on PostgreSQL, whose session still holds its advisory lock).
+macro_rules! owner_alive {
     ($now:literal, $lock_held:literal) => {
         concat!(
-            "NOT EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = durable_task.owner_id \
+            "EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = durable_task.owner_id \
              AND e.lease_expires_ms > ",
             $now,
             $lock_held,
@@ -95,9 +128,17 @@ macro_rules! owner_dead {
     };
 }
 
+/// The owner of `durable_task` is dead: the condition under which another
+/// executor may take its workflows over.
+macro_rules! owner_dead {
+    ($now:literal, $lock_held:literal) => {
+        concat!("NOT ", owner_alive!($now, $lock_held))
+    };
+}
+
 /// Instantiate [`Statements`] for one backend.
 macro_rules! statements {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal, skip_locked = $skip_locked:literal, json_list = ($list_open:literal, $list_close:literal)) => {
         $crate::store::sql::Statements {
             upsert_executor: concat!(
                 "INSERT INTO durable_executor (id, hostname, pid, pid_started, started_ms, lease_expires_ms, lock_key) \
@@ -197,6 +238,60 @@ macro_rules! statements {
                  WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING', 'PAUSED') \
                    AND owner_id IS NOT NULL AND ", owner_dead!($now, $lock_held), " RETURNING id"
             ),
+            enqueue: concat!(
+                "INSERT INTO durable_task (id, root_id, task_key, name, kind, status, input, queue, priority, \
+                 concurrency_key, available_ms, app_version, created_ms) \
+                 VALUES ($1, $1, $2, $3, 'WORKFLOW', 'PENDING', $4, $5, $6, $7, \
+                 CASE WHEN $8 IS NULL THEN NULL ELSE ", $now, " + $8 END, $9, ", $now, ") \
+                 ON CONFLICT (task_key) WHERE parent_id IS NULL DO NOTHING RETURNING id"
+            ),
+            lock_queue: concat!(
+                "SELECT concurrency, rate_limit, rate_period_ms, key_concurrency FROM durable_queue WHERE name = $1",
+                $lock_row
+            ),
+            queue_by_name: "SELECT concurrency, rate_limit, rate_period_ms, key_concurrency FROM durable_queue WHERE name = $1",
+            upsert_queue: "INSERT INTO durable_queue (name, concurrency, rate_limit, rate_period_ms, key_concurrency) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, \
+                 rate_limit = excluded.rate_limit, rate_period_ms = excluded.rate_period_ms, \
+                 key_concurrency = excluded.key_concurrency",
+            running_in_queue: concat!(
+                "SELECT COUNT(*) FROM durable_task WHERE parent_id IS NULL AND queue = $1 \
+                 AND status = 'RUNNING' AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held)
+            ),
+            started_since: concat!(
+                "SELECT COUNT(*) FROM durable_task WHERE parent_id IS NULL AND queue = $1 AND started_ms > ",
+                $now, " - $2"
+            ),
+            running_by_key: concat!(
+                "SELECT concurrency_key, COUNT(*) FROM durable_task WHERE parent_id IS NULL AND queue = $1 \
+                 AND status = 'RUNNING' AND concurrency_key IS NOT NULL AND owner_id IS NOT NULL AND ",
+                owner_alive!($now, $lock_held), " GROUP BY concurrency_key"
+            ),
+            queue_candidates: concat!(
+                "SELECT id, concurrency_key FROM durable_task WHERE parent_id IS NULL AND queue = $1 \
+                 AND status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR ", owner_dead!($now, $lock_held), ") \
+                 AND (available_ms IS NULL OR available_ms <= ", $now, ") \
+                 AND name IN ", $list_open, "$2", $list_close, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                 ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked
+            ),
+            orphan_candidates: concat!(
+                "SELECT id, concurrency_key FROM durable_task WHERE parent_id IS NULL AND queue IS NULL \
+                 AND status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR ", owner_dead!($now, $lock_held), ") \
+                 AND name IN ", $list_open, "$1", $list_close, " AND (app_version IS NULL OR app_version = $2 OR $3) \
+                 ORDER BY created_ms, id LIMIT $4", $skip_locked
+            ),
+            claim_one: concat!(
+                "UPDATE durable_task SET owner_id = $2, lease_epoch = lease_epoch + 1, status = 'RUNNING', \
+                 started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
+                 WHERE id = $1 AND status IN ('PENDING', 'RUNNING') \
+                 AND (owner_id IS NULL OR ", owner_dead!($now, $lock_held), ") RETURNING ", task_columns!()
+            ),
+            release_one: "UPDATE durable_task SET owner_id = NULL, \
+                 status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
+                 WHERE id = $1 AND owner_id = $2 AND lease_epoch = $3",
+            release_owned: "UPDATE durable_task SET owner_id = NULL, \
+                 status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
+                 WHERE owner_id = $1 AND kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING', 'PAUSED') RETURNING id",
             live_owners: concat!(
                 "SELECT e.id, e.hostname, e.pid, e.pid_started FROM durable_executor e \
                  WHERE e.lease_expires_ms > ", $now,
@@ -218,8 +313,16 @@ pub(crate) static POSTGRES: Statements = statements!(
     lock_held = " AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l \
         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
         AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))"
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))",
+    skip_locked = " FOR UPDATE SKIP LOCKED",
+    json_list = ("(SELECT jsonb_array_elements_text(", "::JSONB))")
 );
+
+/// PostgreSQL only: wake executors listening for new work. `$1` queue.
+pub(crate) const PG_NOTIFY: &str = "SELECT pg_notify('durable_wakeup', $1)";
+
+/// The channel executors `LISTEN` on.
+pub(crate) const PG_WAKEUP_CHANNEL: &str = "durable_wakeup";
 
 /// PostgreSQL only: take (or confirm) this session's advisory lock
 /// `(1685418593, $1)`; the first number is the namespace of `durable`.
@@ -235,5 +338,7 @@ pub(crate) static SQLITE: Statements = statements!(
     now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
     lock_row = "",
     fence_row = "",
-    lock_held = ""
+    lock_held = "",
+    skip_locked = "",
+    json_list = ("(SELECT value FROM json_each(", "))")
 );

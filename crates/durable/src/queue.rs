@@ -1,0 +1,70 @@
+//! `Queue`: a named queue and its limits.
+
+use std::time::Duration;
+
+use crate::store::QueueLimits;
+
+/// The queue every database has, without limits.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// A named queue of workflows and its limits, which hold across every
+/// executor (each claim locks the queue's row).
+///
+/// ```
+/// use durable::Queue;
+/// use std::time::Duration;
+///
+/// let queue = Queue::new("crawl")
+///     .concurrency(20)                          // at most 20 running, over all executors
+///     .rate_limit(100, Duration::from_secs(1))  // at most 100 starts per second
+///     .concurrency_per_key(2);                  // at most 2 running per concurrency key
+/// assert_eq!(queue.name(), "crawl");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    name: String,
+    limits: QueueLimits,
+}
+
+impl Queue {
+    /// A queue without limits.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            limits: QueueLimits::default(),
+        }
+    }
+
+    /// At most `n` workflows of this queue run at once, over all executors.
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.limits.concurrency = Some(clamp(n));
+        self
+    }
+
+    /// At most `starts` workflows start per `period`.
+    pub fn rate_limit(mut self, starts: u32, period: Duration) -> Self {
+        self.limits.rate_limit = Some(clamp(starts));
+        self.limits.rate_period_ms =
+            Some(i64::try_from(period.as_millis()).unwrap_or(i64::MAX).max(1));
+        self
+    }
+
+    /// At most `n` running workflows per concurrency key.
+    pub fn concurrency_per_key(mut self, n: u32) -> Self {
+        self.limits.key_concurrency = Some(clamp(n));
+        self
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn limits(&self) -> &QueueLimits {
+        &self.limits
+    }
+}
+
+fn clamp(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}

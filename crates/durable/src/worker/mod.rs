@@ -1,0 +1,267 @@
+//! `Worker`: a long-running executor that claims enqueued workflows, runs
+//! their registered functions, resumes the work of executors that died,
+//! and shuts down gracefully.
+//!
+//! The loop: claim as much work as there is room for (per queue, within the
+//! queue's limits, in one short transaction each), spawn it, then wait for a
+//! wake-up (`LISTEN` on PostgreSQL), a finished workflow, or the poll
+//! interval, whichever comes first. Notifications are only hints: the poll
+//! always runs.
+
+mod claim;
+mod run;
+mod wakeup;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbBackend};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::client::Client;
+use crate::error::DurableError;
+use crate::executor::Executor;
+use crate::queue::DEFAULT_QUEUE;
+use crate::registry::Registry;
+use crate::store::{self, ClaimFilter};
+
+pub(crate) use run::settle_workflow;
+
+/// A queue this worker serves, and its own limit on it.
+#[derive(Debug, Clone)]
+struct Served {
+    name: String,
+    slots: Option<Arc<Semaphore>>,
+}
+
+/// An executor process's worker loop.
+///
+/// ```no_run
+/// use durable::{Ctx, DurableError, Registry, Worker};
+///
+/// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), DurableError> {
+/// let mut registry = Registry::new();
+/// registry.register("double", |ctx: Ctx, n: u64| async move {
+///     ctx.step("double", || async move { Ok(n * 2) }).await
+/// });
+/// Worker::new(&db, registry)
+///     .concurrency(32)
+///     .run(async { tokio::signal::ctrl_c().await.ok(); })
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Worker {
+    db: DatabaseConnection,
+    executor: Executor,
+    registry: Arc<Registry>,
+    queues: Vec<Served>,
+    slots: usize,
+    poll: Duration,
+    app_version: Option<String>,
+    any_version: bool,
+    grace: Duration,
+}
+
+impl Worker {
+    /// A worker for the `default` queue running the functions of
+    /// `registry`: 16 workflows at a time, polling every 250 ms, 10 s of
+    /// grace at shutdown, the default lease.
+    pub fn new(db: &DatabaseConnection, registry: Registry) -> Self {
+        Self {
+            db: db.clone(),
+            executor: Executor::new(db),
+            registry: Arc::new(registry),
+            queues: vec![Served {
+                name: DEFAULT_QUEUE.to_string(),
+                slots: None,
+            }],
+            slots: 16,
+            poll: Duration::from_millis(250),
+            app_version: None,
+            any_version: false,
+            grace: Duration::from_secs(10),
+        }
+    }
+
+    /// Serve these queues (replacing the default list), without a limit of
+    /// this worker's own.
+    pub fn queues<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.queues = names
+            .into_iter()
+            .map(|name| Served {
+                name: name.into(),
+                slots: None,
+            })
+            .collect();
+        self
+    }
+
+    /// Serve `name` too, running at most `limit` of its workflows at once in
+    /// this worker (the queue's own limits hold across all workers).
+    pub fn queue_with_limit(mut self, name: impl Into<String>, limit: usize) -> Self {
+        let name = name.into();
+        self.queues.retain(|q| q.name != name);
+        self.queues.push(Served {
+            name,
+            slots: Some(Arc::new(Semaphore::new(limit))),
+        });
+        self
+    }
+
+    /// At most `n` workflows running in this worker (default 16).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.slots = n.max(1);
+        self
+    }
+
+    /// How often to look for work without a wake-up (default 250 ms).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// The lease of this worker's executor (default [`crate::DEFAULT_LEASE`]).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.executor = Executor::with_lease(&self.db, lease);
+        self
+    }
+
+    /// The application version this worker runs. It starts workflows
+    /// without a version (recording its own) and resumes only workflows of
+    /// its version, unless [`Worker::any_version`] is set.
+    pub fn app_version(mut self, version: impl Into<String>) -> Self {
+        self.app_version = Some(version.into());
+        self
+    }
+
+    /// Resume workflows recorded with any application version.
+    pub fn any_version(mut self, any: bool) -> Self {
+        self.any_version = any;
+        self
+    }
+
+    /// How long running workflows may take to reach a step boundary at
+    /// shutdown before they are stopped and released (default 10 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The id of this worker's executor.
+    pub fn id(&self) -> Uuid {
+        self.executor.id()
+    }
+
+    /// A client that knows this worker's workflow functions.
+    pub fn client(&self) -> Client {
+        Client::with_registry(&self.db, self.registry.clone())
+    }
+
+    /// Run until `shutdown` completes, then stop claiming, let running
+    /// workflows reach a step boundary within the grace period, stop the
+    /// rest, and release everything this worker owns so other executors
+    /// resume it at once.
+    ///
+    /// # Errors
+    /// [`DurableError::Db`] if the executor cannot register at start.
+    /// Errors while running are logged and retried, never fatal.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DurableError> {
+        let inner = self.executor.inner.clone();
+        inner.ensure_registered().await?;
+        let wake = Arc::new(Notify::new());
+        let listener = (self.db.get_database_backend() == DbBackend::Postgres)
+            .then(|| tokio::spawn(wakeup::listen(self.db.clone(), wake.clone())));
+        let slots = Arc::new(Semaphore::new(self.slots));
+        let names = self.registry.names_json();
+        let filter = ClaimFilter {
+            names: &names,
+            app_version: self.app_version.as_deref(),
+            any_version: self.any_version || self.app_version.is_none(),
+        };
+        tracing::info!(executor = %inner.id, queues = ?self.queues.iter().map(|q| &q.name).collect::<Vec<_>>(), "worker started");
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let mut claimed_any = false;
+            for (queue, rows) in self.claim_round(&slots, &filter).await {
+                for row in rows {
+                    claimed_any = true;
+                    let permits = claim::take_permits(
+                        &slots,
+                        queue.and_then(|q| self.queues[q].slots.as_ref()),
+                    );
+                    tasks.spawn(run::run_one(
+                        inner.clone(),
+                        self.registry.clone(),
+                        row,
+                        permits,
+                        wake.clone(),
+                    ));
+                }
+            }
+            if claimed_any && slots.available_permits() > 0 {
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(self.poll) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        tracing::info!(executor = %inner.id, running = tasks.len(), "worker shutting down");
+        inner.drain();
+        if tokio::time::timeout(self.grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let released = store::release_owned(&self.db, inner.id).await?;
+        store::expire_executor(&self.db, inner.id).await?;
+        if released > 0 {
+            store::notify(&self.db, DEFAULT_QUEUE).await?;
+        }
+        if let Some(listener) = listener {
+            listener.abort();
+        }
+        tracing::info!(executor = %inner.id, released, "worker stopped");
+        Ok(())
+    }
+
+    /// Claim what there is room for in every served queue, and orphaned
+    /// inline workflows. Errors are logged: the next round tries again.
+    async fn claim_round(
+        &self,
+        slots: &Semaphore,
+        filter: &ClaimFilter<'_>,
+    ) -> Vec<(Option<usize>, Vec<store::TaskRow>)> {
+        let mut claimed = Vec::new();
+        let me = self.executor.id();
+        for (index, queue) in self.queues.iter().enumerate() {
+            let room = claim::room(slots, queue.slots.as_deref());
+            if room == 0 {
+                continue;
+            }
+            match claim::from_queue(&self.db, me, &queue.name, room, filter).await {
+                Ok(rows) => claimed.push((Some(index), rows)),
+                Err(err) => tracing::warn!(queue = %queue.name, error = %err, "claim failed"),
+            }
+        }
+        let room = claim::room(slots, None);
+        if room > 0 {
+            match claim::orphans(&self.db, me, room, filter).await {
+                Ok(rows) => claimed.push((None, rows)),
+                Err(err) => tracing::warn!(error = %err, "claiming orphaned workflows failed"),
+            }
+        }
+        claimed
+    }
+}

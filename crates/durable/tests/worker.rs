@@ -1,0 +1,182 @@
+//! Workers: enqueued workflows run on executors, with typed errors for bad
+//! work and a worker that survives it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestDb};
+use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Status, Worker};
+use tokio::sync::oneshot;
+
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.register("double", |ctx: Ctx, n: u64| async move {
+        let a: u64 = ctx.step("first", || async move { Ok(n) }).await?;
+        ctx.step("second", || async move { Ok(a * 2) }).await
+    });
+    registry.register("explode", |_ctx: Ctx, _: ()| async move {
+        if true {
+            panic!("boom at {}", 42);
+        }
+        Ok(())
+    });
+    registry
+}
+
+/// Start a worker; the sender stops it.
+fn spawn_worker(
+    db: &durable::sea_orm::DatabaseConnection,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), DurableError>>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = Worker::new(db, registry()).poll_interval(Duration::from_millis(50));
+    let handle = tokio::spawn(worker.run(async move {
+        stopped.await.ok();
+    }));
+    (stop, handle)
+}
+
+/// An enqueued workflow runs on a worker and its typed result comes back.
+async fn enqueued_workflow_runs(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (stop, worker) = spawn_worker(&t.db);
+    let client = Client::new(&t.db);
+    let handle = client
+        .enqueue("double", &21u64, EnqueueOptions::new())
+        .await
+        .unwrap();
+    assert!(handle.is_new());
+    let out: u64 = handle.result(Duration::from_secs(20)).await.unwrap();
+    assert_eq!(out, 42);
+    assert_eq!(handle.status().await.unwrap(), Status::Completed);
+    // Looked up later by id, from another pool.
+    let other = Client::new(&TestDb::connect(&t.url).await);
+    let again: u64 = other
+        .handle(handle.id())
+        .await
+        .unwrap()
+        .result(Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(again, 42);
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+}
+
+/// Enqueueing one key twice gives one workflow and says so; a different
+/// name or input under that key is a conflict.
+async fn enqueue_is_idempotent_by_key(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Client::new(&t.db);
+    let first = client
+        .enqueue("double", &1u64, EnqueueOptions::new().key("k1"))
+        .await
+        .unwrap();
+    let second = client
+        .enqueue("double", &1u64, EnqueueOptions::new().key("k1"))
+        .await
+        .unwrap();
+    assert!(first.is_new() && !second.is_new());
+    assert_eq!(first.id(), second.id());
+    let err = client
+        .enqueue("double", &2u64, EnqueueOptions::new().key("k1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DurableError::Conflict { .. }), "{err:?}");
+    let err = client
+        .enqueue("explode", &(), EnqueueOptions::new().key("k1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DurableError::Conflict { .. }), "{err:?}");
+}
+
+/// Unknown queues and (with a registry) unknown workflows are refused.
+async fn unknown_queue_and_workflow_are_typed_errors(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Client::new(&t.db);
+    let err = client
+        .enqueue("double", &1u64, EnqueueOptions::new().queue("nope"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DurableError::UnknownQueue(ref q) if q == "nope"),
+        "{err:?}"
+    );
+    let client = Worker::new(&t.db, registry()).client();
+    let err = client
+        .enqueue("missing", &1u64, EnqueueOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DurableError::UnknownWorkflow(ref n) if n == "missing"),
+        "{err:?}"
+    );
+}
+
+/// A workflow that panics is FAILED with the panic message; one whose input
+/// does not deserialize is FAILED with a typed message; the worker goes on.
+async fn panics_and_bad_input_fail_the_workflow_not_the_worker(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (stop, worker) = spawn_worker(&t.db);
+    let client = Client::new(&t.db);
+    let boom = client
+        .enqueue("explode", &(), EnqueueOptions::new())
+        .await
+        .unwrap();
+    let bad = client
+        .enqueue("double", &"not a number", EnqueueOptions::new())
+        .await
+        .unwrap();
+    let good = client
+        .enqueue("double", &5u64, EnqueueOptions::new())
+        .await
+        .unwrap();
+    match boom
+        .result::<()>(Duration::from_secs(20))
+        .await
+        .unwrap_err()
+    {
+        DurableError::WorkflowFailed { message, .. } => {
+            assert!(message.contains("panicked: boom at 42"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match bad
+        .result::<u64>(Duration::from_secs(20))
+        .await
+        .unwrap_err()
+    {
+        DurableError::WorkflowFailed { message, .. } => {
+            assert!(message.contains("does not deserialize"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        good.result::<u64>(Duration::from_secs(20)).await.unwrap(),
+        10
+    );
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+}
+
+/// A registered workflow runs inline with `Client::run`; a second run
+/// returns the saved output.
+async fn registered_workflow_runs_inline(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Worker::new(&t.db, registry()).client();
+    let out: u64 = client.run("double", "inline-1", &4u64).await.unwrap();
+    assert_eq!(out, 8);
+    let again: u64 = client.run("double", "inline-1", &999u64).await.unwrap();
+    assert_eq!(again, 8);
+}
+
+both_backends!(
+    enqueued_workflow_runs,
+    enqueue_is_idempotent_by_key,
+    unknown_queue_and_workflow_are_typed_errors,
+    panics_and_bad_input_fail_the_workflow_not_the_worker,
+    registered_workflow_runs_inline,
+);
