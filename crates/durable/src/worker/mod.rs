@@ -167,9 +167,15 @@ impl Worker {
     /// resume it at once.
     ///
     /// # Errors
+    /// [`DurableError::UnknownQueue`] if a served queue was not declared;
     /// [`DurableError::Db`] if the executor cannot register at start.
     /// Errors while running are logged and retried, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DurableError> {
+        for queue in &self.queues {
+            if store::queue_by_name(&self.db, &queue.name).await?.is_none() {
+                return Err(DurableError::UnknownQueue(queue.name.clone()));
+            }
+        }
         let inner = self.executor.inner.clone();
         inner.ensure_registered().await?;
         let wake = Arc::new(Notify::new());
