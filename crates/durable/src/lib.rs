@@ -29,6 +29,7 @@ mod control;
 mod ctx;
 mod error;
 mod executor;
+mod finish;
 mod history;
 mod liveness;
 mod queue;

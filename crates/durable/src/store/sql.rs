@@ -20,7 +20,7 @@ pub(crate) struct Statements {
     pub(crate) owner_of: &'static str,
     /// Create or claim a root workflow. `$1` new id, `$2` key, `$3` name,
     /// `$4` input, `$5` owner. Returns a task row; none if it is owned by a
-    /// live executor or finished.
+    /// live executor, finished, or runs another workflow name.
     pub(crate) claim_root: &'static str,
     /// Create or claim a child workflow, fenced by the parent's lease.
     /// `$1` new id, `$2` root id, `$3` parent id, `$4` key, `$5` name,
@@ -161,6 +161,7 @@ macro_rules! statements {
                    status = CASE WHEN durable_task.status = 'PENDING' THEN 'RUNNING' ELSE durable_task.status END, \
                    started_ms = COALESCE(durable_task.started_ms, excluded.started_ms) \
                  WHERE durable_task.status IN ('PENDING', 'RUNNING', 'PAUSED') \
+                   AND durable_task.name = excluded.name \
                    AND (durable_task.owner_id IS NULL OR durable_task.owner_id = excluded.owner_id OR ",
                 owner_dead!($now, $lock_held), ") \
                  RETURNING ", task_columns!()
