@@ -3,7 +3,11 @@
 //! from an append-only side-effect log, never from a process's memory.
 //!
 //! Every test runs on SQLite (a temp file) and on PostgreSQL (a fresh schema
-//! in the database named by `DATABASE_URL`, which must be set: no skipping).
+//! in the database named by `DATABASE_URL`, which must be set: no skipping),
+//! set up by the SDK's test harness, `crates/durable/tests/common`.
+
+#[path = "../../crates/durable/tests/common/mod.rs"]
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -13,7 +17,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use durable::sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, Statement};
+use common::{Backend, TestDb};
+use durable::sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use durable_db::entity::task;
 
 /// Workflows and steps per workflow the crash worker runs: about 5 s of
@@ -25,12 +30,6 @@ const ITERATIONS: u64 = 30;
 /// Longest a run to completion may take before it counts as a hang.
 const HANG: Duration = Duration::from_secs(120);
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 /// A temp directory and a fresh, empty database for one test.
 struct Scratch {
     dir: PathBuf,
@@ -40,33 +39,16 @@ struct Scratch {
 impl Scratch {
     /// `sqlite_file` names the SQLite database inside `dir`.
     async fn new(backend: Backend, sqlite_file: &str) -> Self {
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let name = common::unique_name();
         let dir = std::env::temp_dir().join(format!("durable-crash-{name}"));
         std::fs::create_dir_all(&dir).expect("create temp dir");
-        let url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.join(sqlite_file).display()),
-            Backend::Postgres => {
-                let base = std::env::var("DATABASE_URL").expect(
-                    "DATABASE_URL must point at PostgreSQL (run under scripts/with-postgres)",
-                );
-                let admin = Database::connect(base.as_str())
-                    .await
-                    .expect("connect to DATABASE_URL");
-                // The schema name is generated here, never user input.
-                admin
-                    .execute_unprepared(&format!("CREATE SCHEMA {name}"))
-                    .await
-                    .expect("create schema");
-                admin.close().await.ok();
-                let sep = if base.contains('?') { '&' } else { '?' };
-                format!("{base}{sep}options=-c%20search_path%3D{name}")
-            }
-        };
+        let url = common::empty_database(backend, &name, &dir.join(sqlite_file)).await;
         Self { dir, url }
     }
 
+    /// A new connection pool on the scratch database.
     async fn db(&self) -> DatabaseConnection {
-        durable::connect(&self.url).await.expect("connect")
+        TestDb::connect(&self.url).await
     }
 }
 
@@ -471,27 +453,6 @@ async fn killed_ingest_finishes_with_the_same_summary(backend: Backend) {
     assert!(retries >= 1, "publish succeeded without a recorded retry");
     std::fs::remove_dir_all(&reference.dir).ok();
     std::fs::remove_dir_all(&s.dir).ok();
-}
-
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
 }
 
 both_backends!(

@@ -9,10 +9,9 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, counted, root, row_under, step_failed};
 use durable::sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    Statement,
+    ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Statement,
 };
 use durable::{Ctx, DurableError, Executor, Uuid};
 use durable_db::entity::{executor, task};
@@ -37,28 +36,9 @@ fn awkward_names() -> Vec<String> {
     .to_vec()
 }
 
+/// How many task rows the database holds.
 async fn task_count(db: &DatabaseConnection) -> u64 {
     task::Entity::find().count(db).await.unwrap()
-}
-
-async fn root(db: &DatabaseConnection, key: &str) -> task::Model {
-    task::Entity::find()
-        .filter(task::Column::ParentId.is_null())
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no root with key {key:?}"))
-}
-
-async fn child(db: &DatabaseConnection, parent: Uuid, key: &str) -> task::Model {
-    task::Entity::find()
-        .filter(task::Column::ParentId.eq(parent))
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no task {key:?} under {parent}"))
 }
 
 /// The message of an `InvalidInput` error; anything else fails the test.
@@ -66,23 +46,6 @@ fn invalid<T: std::fmt::Debug>(result: Result<T, DurableError>) -> String {
     match result {
         Err(DurableError::InvalidInput(message)) => message,
         other => panic!("expected InvalidInput, got {other:?}"),
-    }
-}
-
-/// The message of a replayed `StepFailed` error; anything else fails the test.
-fn failed<T: std::fmt::Debug>(result: Result<T, DurableError>) -> String {
-    match result {
-        Err(DurableError::StepFailed { message, .. }) => message,
-        other => panic!("expected StepFailed, got {other:?}"),
-    }
-}
-
-/// A step body that counts its runs in `calls` and returns `value`.
-fn counted<T>(calls: &Arc<AtomicU32>, value: T) -> impl FnOnce() -> Ready<Result<T, DurableError>> {
-    let calls = calls.clone();
-    move || {
-        calls.fetch_add(1, Ordering::SeqCst);
-        ready(Ok(value))
     }
 }
 
@@ -133,7 +96,7 @@ async fn awkward_names_work_and_replay(backend: Backend) {
         assert_eq!((&r.name, r.status.as_str()), (wf, "COMPLETED"));
         assert_eq!(r.output, Some(serde_json::to_string(wf).unwrap()));
         for step in &names {
-            let s = child(&t.db, r.id, &format!("{step}#0")).await;
+            let s = row_under(&t.db, r.id, &format!("{step}#0")).await;
             assert_eq!(&s.name, step);
             let out = serde_json::to_string(&format!("{wf}|{step}")).unwrap();
             assert_eq!(s.output, Some(out));
@@ -161,7 +124,7 @@ async fn hash_in_step_names_does_not_collide(backend: Backend) {
         ("a#1", "a", "3"),
         ("a#0#0", "a#0", "4"),
     ] {
-        let s = child(&t.db, r.id, key).await;
+        let s = row_under(&t.db, r.id, key).await;
         assert_eq!(
             (s.name.as_str(), s.output.as_deref()),
             (name, Some(output)),
@@ -187,7 +150,10 @@ async fn name_length_limit(backend: Backend) {
         assert_eq!(task_count(&t.db).await, before);
     }
     let r = root(&t.db, &wf).await;
-    assert_eq!(child(&t.db, r.id, &format!("{step}#0")).await.name, step);
+    assert_eq!(
+        row_under(&t.db, r.id, &format!("{step}#0")).await.name,
+        step
+    );
     let before = task_count(&t.db).await;
     invalid(Ctx::start(&t.db, &"w".repeat(1025), None).await);
     invalid(Ctx::start_with_key(&t.db, "short", &"k".repeat(1025), None).await);
@@ -216,7 +182,7 @@ async fn nul_in_names_is_rejected_and_writes_nothing(backend: Backend) {
     // The rejected calls took no position: the next step is the first one.
     ctx.step("ok", || async { Ok(1) }).await.unwrap();
     ctx.complete(&1).await.unwrap();
-    let s = child(&t.db, root(&t.db, "wf").await.id, "ok#0").await;
+    let s = row_under(&t.db, root(&t.db, "wf").await.id, "ok#0").await;
     assert_eq!(s.sequence, Some(0));
 }
 
@@ -260,8 +226,8 @@ async fn awkward_json_round_trips(backend: Backend) {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let r = root(&t.db, "json").await;
-    let k = child(&t.db, r.id, "kid#0").await;
-    let s = child(&t.db, r.id, "echo#0").await;
+    let k = row_under(&t.db, r.id, "kid#0").await;
+    let s = row_under(&t.db, r.id, "echo#0").await;
     for text in [&r.input, &r.output, &k.input, &k.output, &s.output] {
         let text = text.as_deref().unwrap();
         assert!(!text.contains('\0'), "a raw NUL reached the database");
@@ -280,7 +246,7 @@ async fn nul_in_step_output_replays_exactly(backend: Backend) {
         assert_eq!(out.unwrap().as_bytes(), original.as_bytes());
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    let s = child(&t.db, root(&t.db, "nul").await.id, "s#0").await;
+    let s = row_under(&t.db, root(&t.db, "nul").await.id, "s#0").await;
     assert_eq!(s.output.as_deref(), Some(r#""a\u0000b\u0000""#));
 }
 
@@ -293,12 +259,12 @@ async fn nul_in_error_messages_is_recorded(backend: Backend) {
         .await;
     assert!(matches!(first, Err(DurableError::Custom(_))), "{first:?}");
     let r = root(&t.db, "nul_err").await;
-    let rec = child(&t.db, r.id, "boom#0").await;
+    let rec = row_under(&t.db, r.id, "boom#0").await;
     assert_eq!(rec.status, "FAILED");
     assert!(rec.error.unwrap().starts_with("bad"));
     drop(ctx);
     let ctx = Ctx::start(&t.db, "nul_err", None).await.unwrap();
-    let msg = failed(ctx.step("boom", never::<u32>()).await);
+    let (_, msg) = step_failed(ctx.step("boom", never::<u32>()).await);
     assert!(msg.starts_with("bad") && msg.ends_with("value"), "{msg:?}");
     ctx.fail("gave up\0here").await.unwrap();
     let r = root(&t.db, "nul_err").await;
@@ -317,14 +283,14 @@ async fn nan_step_output_fails_at_first_run(backend: Backend) {
     }
     let r = root(&t.db, "ratio").await;
     for key in ["nan#0", "inf#0"] {
-        let s = child(&t.db, r.id, key).await;
+        let s = row_under(&t.db, r.id, key).await;
         assert_eq!((s.status.as_str(), s.output.as_deref()), ("FAILED", None));
         assert!(s.error.unwrap().contains("round trip"));
     }
     drop(ctx);
     let ctx = Ctx::start(&t.db, "ratio", None).await.unwrap();
     for name in ["nan", "inf"] {
-        failed(ctx.step(name, never::<f64>()).await);
+        step_failed(ctx.step(name, never::<f64>()).await);
     }
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     // Another workflow is unaffected.
@@ -382,11 +348,11 @@ async fn unserializable_outputs_are_typed_errors(backend: Backend) {
     let r = root(&t.db, "unser").await;
     assert_eq!(r.status, "RUNNING");
     for key in ["custom#0", "map#0", "tx#0"] {
-        assert_eq!(child(&t.db, r.id, key).await.status, "FAILED", "{key}");
+        assert_eq!(row_under(&t.db, r.id, key).await.status, "FAILED", "{key}");
     }
     drop(ctx);
     let ctx = Ctx::start(&t.db, "unser", None).await.unwrap();
-    failed(ctx.step("custom", never::<Refuses>()).await);
+    step_failed(ctx.step("custom", never::<Refuses>()).await);
     ctx.complete(&"done").await.unwrap();
 }
 
@@ -401,7 +367,7 @@ async fn replay_as_other_type_is_typed_error(backend: Backend) {
     let msg = invalid(ctx.step("greeting", never::<u64>()).await);
     assert!(msg.contains("greeting#0"), "{msg}");
     let r = root(&t.db, "typed").await;
-    let rec = child(&t.db, r.id, "greeting#0").await;
+    let rec = row_under(&t.db, r.id, "greeting#0").await;
     assert_eq!(
         (rec.status.as_str(), rec.output.as_deref()),
         ("COMPLETED", Some("\"hello\""))
@@ -442,7 +408,7 @@ async fn eight_megabyte_payloads_replay_identically(backend: Backend) {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     let r = root(&t.db, "big").await;
     assert!(serde_json::from_str::<Value>(r.input.as_deref().unwrap()).unwrap() == input);
-    let s = child(&t.db, r.id, "blob#0").await;
+    let s = row_under(&t.db, r.id, "blob#0").await;
     assert!(s.output.as_deref() == Some(serde_json::to_string(&big).unwrap().as_str()));
 }
 
@@ -480,8 +446,8 @@ async fn unrelated_workflow_survives_bad_input(backend: Backend) {
     bad.step("s", returns("text".to_string())).await.unwrap();
     drop(bad);
     let bad = Ctx::start(&t.db, SQL, None).await.unwrap();
-    failed(bad.step("nan", never::<u64>()).await);
-    failed(bad.step("map", never::<u64>()).await);
+    step_failed(bad.step("nan", never::<u64>()).await);
+    step_failed(bad.step("map", never::<u64>()).await);
     invalid(bad.step("s", never::<u64>()).await);
     assert!(matches!(
         Ctx::cancel(&t.db, Uuid::new_v4()).await,

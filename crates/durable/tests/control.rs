@@ -7,41 +7,12 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Backend, TestDb};
-use durable::sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use common::{Backend, TestDb, child_row, counted, row, row_under};
+use durable::sea_orm::EntityTrait;
 use durable::{Ctx, DurableError, Uuid};
 use durable_db::entity::task;
 
-/// The task row with this id, read back from the database.
-async fn row(db: &DatabaseConnection, id: Uuid) -> task::Model {
-    task::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no task {id}"))
-}
-
-/// The row `key` under `parent`, if any.
-async fn child_row(db: &DatabaseConnection, parent: Uuid, key: &str) -> Option<task::Model> {
-    task::Entity::find()
-        .filter(task::Column::ParentId.eq(parent))
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
-}
-
-/// A step body that counts its calls and returns 7.
-fn counted(
-    calls: &Arc<AtomicU32>,
-) -> impl FnOnce() -> std::future::Ready<Result<u32, DurableError>> {
-    let calls = calls.clone();
-    move || {
-        calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(7))
-    }
-}
-
+/// Asserts that `result` is `InvalidTransition` of task `id` by `action` from `status`.
 fn assert_transition(result: Result<(), DurableError>, id: Uuid, action: &str, status: &str) {
     match result {
         Err(DurableError::InvalidTransition {
@@ -71,15 +42,18 @@ async fn pause_cascades_and_blocks_steps(backend: Backend) {
         assert_eq!(row(&t.db, id).await.status, "PAUSED", "task {id}");
     }
     assert_eq!(row(&t.db, finished.task_id()).await.status, "COMPLETED");
-    let before = child_row(&t.db, root.task_id(), "before#0").await.unwrap();
+    let before = row_under(&t.db, root.task_id(), "before#0").await;
     assert_eq!(before.status, "COMPLETED");
 
     let calls = Arc::new(AtomicU32::new(0));
-    let err = root.step("after", counted(&calls)).await.unwrap_err();
+    let err = root.step("after", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
-    let err = child.step("mid", counted(&calls)).await.unwrap_err();
+    let err = child.step("mid", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
-    let err = grandchild.step("deep", counted(&calls)).await.unwrap_err();
+    let err = grandchild
+        .step("deep", counted(&calls, 7))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -111,21 +85,15 @@ async fn resume_reactivates_subtree(backend: Backend) {
     assert_eq!(row(&t.db, grandchild.task_id()).await.status, "PENDING");
 
     let calls = Arc::new(AtomicU32::new(0));
-    assert_eq!(root.step("r", counted(&calls)).await.unwrap(), 7);
-    assert_eq!(grandchild.step("g", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(root.step("r", counted(&calls, 7)).await.unwrap(), 7);
+    assert_eq!(grandchild.step("g", counted(&calls, 7)).await.unwrap(), 7);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(
-        child_row(&t.db, root.task_id(), "r#0")
-            .await
-            .unwrap()
-            .status,
+        row_under(&t.db, root.task_id(), "r#0").await.status,
         "COMPLETED"
     );
     assert_eq!(
-        child_row(&t.db, grandchild.task_id(), "g#0")
-            .await
-            .unwrap()
-            .status,
+        row_under(&t.db, grandchild.task_id(), "g#0").await.status,
         "COMPLETED"
     );
     grandchild.complete(&"g").await.unwrap();
@@ -144,7 +112,7 @@ async fn cancel_cascades_and_is_terminal(backend: Backend) {
     let child = root.child("kid", None).await.unwrap();
     child.step("b", || async { Ok(2) }).await.unwrap();
     let grandchild = child.child("grandkid", None).await.unwrap();
-    let a_before = child_row(&t.db, root.task_id(), "a#0").await.unwrap();
+    let a_before = row_under(&t.db, root.task_id(), "a#0").await;
 
     Ctx::cancel(&t.db, root.task_id()).await.unwrap();
 
@@ -153,18 +121,21 @@ async fn cancel_cascades_and_is_terminal(backend: Backend) {
         assert_eq!(r.status, "CANCELLED", "task {id}");
         assert!(r.completed_ms.is_some(), "task {id} has no completed_ms");
     }
-    let a_after = child_row(&t.db, root.task_id(), "a#0").await.unwrap();
+    let a_after = row_under(&t.db, root.task_id(), "a#0").await;
     assert_eq!(a_after, a_before, "a completed step changed");
-    let b = child_row(&t.db, child.task_id(), "b#0").await.unwrap();
+    let b = row_under(&t.db, child.task_id(), "b#0").await;
     assert_eq!(
         (b.status.as_str(), b.output.as_deref()),
         ("COMPLETED", Some("2"))
     );
 
     let calls = Arc::new(AtomicU32::new(0));
-    let err = root.step("after", counted(&calls)).await.unwrap_err();
+    let err = root.step("after", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Cancelled(_)), "{err:?}");
-    let err = grandchild.step("deep", counted(&calls)).await.unwrap_err();
+    let err = grandchild
+        .step("deep", counted(&calls, 7))
+        .await
+        .unwrap_err();
     assert!(matches!(err, DurableError::Cancelled(_)), "{err:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
@@ -201,7 +172,7 @@ async fn restarted_cancelled_workflow_reports_cancelled(backend: Backend) {
     let ctx = Ctx::start(&t.db, "stopped", None).await.unwrap();
     assert_eq!(ctx.step("a", || async { Ok(99) }).await.unwrap(), 1);
     let calls = Arc::new(AtomicU32::new(0));
-    let err = ctx.step("b", counted(&calls)).await.unwrap_err();
+    let err = ctx.step("b", counted(&calls, 7)).await.unwrap_err();
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(child_row(&t.db, ctx.task_id(), "b#0").await.is_none());
     assert!(
@@ -316,7 +287,7 @@ async fn pause_from_another_pool_is_seen(backend: Backend) {
     assert_eq!(row(&t.db, ctx.task_id()).await.status, "PAUSED");
 
     let calls = Arc::new(AtomicU32::new(0));
-    let err = ctx.step("b", counted(&calls)).await.unwrap_err();
+    let err = ctx.step("b", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
@@ -326,10 +297,10 @@ async fn pause_from_another_pool_is_seen(backend: Backend) {
     drop(ctx);
     let ctx = Ctx::start(&t.db, "remote", None).await.unwrap();
     assert_eq!(ctx.step("a", || async { Ok(99) }).await.unwrap(), 1);
-    assert_eq!(ctx.step("b", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(ctx.step("b", counted(&calls, 7)).await.unwrap(), 7);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_eq!(
-        child_row(&t.db, ctx.task_id(), "b#0").await.unwrap().status,
+        row_under(&t.db, ctx.task_id(), "b#0").await.status,
         "COMPLETED"
     );
 }
@@ -362,7 +333,7 @@ async fn child_of_paused_parent_cannot_start(backend: Backend) {
     match root.child("second", None).await {
         Err(DurableError::Paused(_)) => {}
         Ok(child) => {
-            let err = child.step("s", counted(&calls)).await.unwrap_err();
+            let err = child.step("s", counted(&calls, 7)).await.unwrap_err();
             assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
         }
         Err(other) => panic!("expected Paused, got {other:?}"),

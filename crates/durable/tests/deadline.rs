@@ -7,40 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Backend, TestDb};
-use durable::sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use durable::{Ctx, DurableError, Uuid};
+use common::{Backend, TestDb, child_row, counted, row, row_under};
+use durable::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use durable::{Ctx, DurableError};
 use durable_db::entity::task;
-
-/// The task row with this id, read back from the database.
-async fn row(db: &DatabaseConnection, id: Uuid) -> task::Model {
-    task::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no task {id}"))
-}
-
-/// The row `key` under `parent`, if any.
-async fn child_row(db: &DatabaseConnection, parent: Uuid, key: &str) -> Option<task::Model> {
-    task::Entity::find()
-        .filter(task::Column::ParentId.eq(parent))
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
-}
-
-/// A step body that counts its calls and returns 7.
-fn counted(
-    calls: &Arc<AtomicU32>,
-) -> impl FnOnce() -> std::future::Ready<Result<u32, DurableError>> {
-    let calls = calls.clone();
-    move || {
-        calls.fetch_add(1, Ordering::SeqCst);
-        std::future::ready(Ok(7))
-    }
-}
 
 /// Sleep until a deadline of `timeout_ms` set just before is certainly past.
 async fn sleep_past(timeout_ms: u64) {
@@ -61,11 +31,11 @@ async fn step_after_deadline_times_out(backend: Backend) {
         deadline >= r.created_ms + 400,
         "deadline {deadline} is before creation + 400 ms"
     );
-    assert_eq!(ctx.step("early", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(ctx.step("early", counted(&calls, 7)).await.unwrap(), 7);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
     sleep_past(400).await;
-    let err = ctx.step("late", counted(&calls)).await.unwrap_err();
+    let err = ctx.step("late", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Timeout(_)), "{err:?}");
     assert_eq!(
         calls.load(Ordering::SeqCst),
@@ -74,10 +44,7 @@ async fn step_after_deadline_times_out(backend: Backend) {
     );
     assert!(child_row(&t.db, ctx.task_id(), "late#0").await.is_none());
     assert_eq!(
-        child_row(&t.db, ctx.task_id(), "early#0")
-            .await
-            .unwrap()
-            .status,
+        row_under(&t.db, ctx.task_id(), "early#0").await.status,
         "COMPLETED"
     );
     // Running into the deadline does not move it.
@@ -86,8 +53,8 @@ async fn step_after_deadline_times_out(backend: Backend) {
     // Completed steps still replay after the deadline; new ones still time out.
     drop(ctx);
     let ctx = Ctx::start(&t.db, "short", None).await.unwrap();
-    assert_eq!(ctx.step("early", counted(&calls)).await.unwrap(), 7);
-    let err = ctx.step("late", counted(&calls)).await.unwrap_err();
+    assert_eq!(ctx.step("early", counted(&calls, 7)).await.unwrap(), 7);
+    let err = ctx.step("late", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Timeout(_)), "{err:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
@@ -119,7 +86,7 @@ async fn deadline_survives_restart(backend: Backend) {
 
     sleep_past(500).await;
     let calls = Arc::new(AtomicU32::new(0));
-    let err = ctx.step("b", counted(&calls)).await.unwrap_err();
+    let err = ctx.step("b", counted(&calls, 7)).await.unwrap_err();
     assert!(matches!(err, DurableError::Timeout(_)), "{err:?}");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert!(child_row(&t.db, ctx.task_id(), "b#0").await.is_none());
@@ -137,14 +104,14 @@ async fn children_cannot_outlive_the_deadline(backend: Backend) {
     let patient = root.child("patient", None).await.unwrap();
     patient.set_timeout(3_600_000).await.unwrap();
     let grandchild = child.child("grandkid", None).await.unwrap();
-    assert_eq!(child.step("early", counted(&calls)).await.unwrap(), 7);
+    assert_eq!(child.step("early", counted(&calls, 7)).await.unwrap(), 7);
     assert_eq!(row(&t.db, child.task_id()).await.deadline_ms, None);
     let root_deadline = row(&t.db, root.task_id()).await.deadline_ms.unwrap();
     assert!(row(&t.db, patient.task_id()).await.deadline_ms.unwrap() > root_deadline);
 
     sleep_past(500).await;
     for ctx in [&child, &patient, &grandchild] {
-        let err = ctx.step("late", counted(&calls)).await.unwrap_err();
+        let err = ctx.step("late", counted(&calls, 7)).await.unwrap_err();
         assert!(matches!(err, DurableError::Timeout(_)), "{err:?}");
         assert!(child_row(&t.db, ctx.task_id(), "late#0").await.is_none());
     }

@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, children};
 use durable::sea_orm::{ConnectionTrait, Statement};
 use durable::{Ctx, DurableError, Executor};
-use durable_db::entity::task;
 use std::time::Duration;
 
 /// Terminate the backend that holds `executor`'s advisory lock, as a dead
@@ -76,12 +75,7 @@ async fn lost_session_lets_another_executor_take_over_at_once() {
         matches!(late, Err(DurableError::LeaseLost { .. })),
         "{late:?}"
     );
-    use durable::sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let rows = task::Entity::find()
-        .filter(task::Column::ParentId.eq(taken.task_id()))
-        .all(&t.db)
-        .await
-        .unwrap();
+    let rows = children(&t.db, taken.task_id()).await;
     let keys: Vec<_> = rows.iter().map(|r| r.task_key.as_str()).collect();
     assert_eq!(rows.len(), 2, "{keys:?}");
     assert!(!keys.contains(&"three#0"));

@@ -8,33 +8,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, children, counted, expire, root, root_count};
 use durable::sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Statement,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
 };
 use durable::{Ctx, DurableError, Executor, Uuid};
 use durable_db::entity::{executor, task};
 use serde_json::json;
 
-async fn root(db: &DatabaseConnection, key: &str) -> task::Model {
-    task::Entity::find()
-        .filter(task::Column::ParentId.is_null())
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap_or_else(|| panic!("no root with key {key:?}"))
-}
-
-async fn children(db: &DatabaseConnection, parent: Uuid) -> Vec<task::Model> {
-    task::Entity::find()
-        .filter(task::Column::ParentId.eq(parent))
-        .all(db)
-        .await
-        .unwrap()
-}
-
+/// When `id`'s lease runs out, as its executor row says.
 async fn lease_of(db: &DatabaseConnection, id: Uuid) -> i64 {
     executor::Entity::find_by_id(id)
         .one(db)
@@ -44,16 +26,7 @@ async fn lease_of(db: &DatabaseConnection, id: Uuid) -> i64 {
         .lease_expires_ms
 }
 
-/// Expire an executor's lease, as if it had stalled past it.
-async fn expire(db: &DatabaseConnection, id: Uuid) {
-    let stmt = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1",
-        [id.into()],
-    );
-    assert_eq!(db.execute_raw(stmt).await.unwrap().rows_affected(), 1);
-}
-
+/// Asserts that `result` is `StepLocked`.
 fn locked<T: std::fmt::Debug>(result: Result<T, DurableError>) {
     assert!(
         matches!(result, Err(DurableError::StepLocked(_))),
@@ -61,6 +34,7 @@ fn locked<T: std::fmt::Debug>(result: Result<T, DurableError>) {
     );
 }
 
+/// Asserts that `result` is `LeaseLost`.
 fn lease_lost<T: std::fmt::Debug>(result: Result<T, DurableError>) {
     assert!(
         matches!(result, Err(DurableError::LeaseLost { .. })),
@@ -74,14 +48,7 @@ async fn live_owner_locks_out_other_executors(backend: Backend) {
     let (a, b) = (Executor::new(&t.db), Executor::new(&t.db));
     let calls = Arc::new(AtomicU32::new(0));
     let ctx = a.start("wf", "wf", None).await.unwrap();
-    let c = calls.clone();
-    let one: u32 = ctx
-        .step("one", || async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            Ok(1)
-        })
-        .await
-        .unwrap();
+    let one: u32 = ctx.step("one", counted(&calls, 1)).await.unwrap();
     locked(b.start("wf", "wf", None).await);
     locked(Ctx::start(&t.db, "wf", None).await);
     let r = root(&t.db, "wf").await;
@@ -104,21 +71,14 @@ async fn live_owner_locks_out_other_executors(backend: Backend) {
 async fn two_handles_in_one_process_share_steps(backend: Backend) {
     let t = TestDb::new(backend).await;
     let calls = Arc::new(AtomicU32::new(0));
-    let step = |value: u32| {
-        let c = calls.clone();
-        move || async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            Ok(value)
-        }
-    };
     let first = Ctx::start(&t.db, "shared", None).await.unwrap();
-    assert_eq!(first.step("s1", step(1)).await.unwrap(), 1);
+    assert_eq!(first.step("s1", counted(&calls, 1)).await.unwrap(), 1);
     let second = Ctx::start(&t.db, "shared", None).await.unwrap();
     assert_eq!(second.task_id(), first.task_id());
-    assert_eq!(first.step("s2", step(2)).await.unwrap(), 2);
+    assert_eq!(first.step("s2", counted(&calls, 2)).await.unwrap(), 2);
     // s1 came with second's history; s2 was recorded after it loaded.
-    assert_eq!(second.step("s1", step(10)).await.unwrap(), 1);
-    assert_eq!(second.step("s2", step(20)).await.unwrap(), 2);
+    assert_eq!(second.step("s1", counted(&calls, 10)).await.unwrap(), 1);
+    assert_eq!(second.step("s2", counted(&calls, 20)).await.unwrap(), 2);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     second.complete(&3).await.unwrap();
     first.complete(&3).await.unwrap();
@@ -144,13 +104,9 @@ async fn stale_owner_is_fenced_after_takeover(backend: Backend) {
     let r = root(&t.db, "pay").await;
     assert_eq!((r.owner_id, r.lease_epoch), (Some(b.id()), 2));
 
-    let c = calls.clone();
     lease_lost(
         a_ctx
-            .step("charge", || async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                Ok("A2".to_string())
-            })
+            .step("charge", counted(&calls, "A2".to_string()))
             .await,
     );
     assert_eq!(
@@ -217,12 +173,8 @@ async fn takeover_during_a_step_rejects_its_commit(backend: Backend) {
         "A's checkpoint was written"
     );
     let b_ctx = b_slot.lock().unwrap().take().unwrap();
-    let r2 = runs.clone();
     let out: String = b_ctx
-        .step("work", || async move {
-            r2.fetch_add(1, Ordering::SeqCst);
-            Ok("B-result".to_string())
-        })
+        .step("work", counted(&runs, "B-result".to_string()))
         .await
         .unwrap();
     b_ctx.complete(&out).await.unwrap();
@@ -248,13 +200,7 @@ async fn dead_owner_is_recovered_after_its_lease(backend: Backend) {
         .start("orphan", "orphan", Some(json!({"n": 1})))
         .await
         .unwrap();
-    let c = calls.clone();
-    ctx.step("one", || async move {
-        c.fetch_add(1, Ordering::SeqCst);
-        Ok(1)
-    })
-    .await
-    .unwrap();
+    ctx.step("one", counted(&calls, 1)).await.unwrap();
     let id = ctx.task_id();
     drop((ctx, dead));
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -411,12 +357,7 @@ async fn concurrent_starts_from_eight_pools(backend: Backend) {
         }
     }
     assert_eq!(ids.len(), 1, "{results:?}");
-    let roots = task::Entity::find()
-        .filter(task::Column::ParentId.is_null())
-        .count(&t.db)
-        .await
-        .unwrap();
-    assert_eq!(roots, 1);
+    assert_eq!(root_count(&t.db).await, 1);
     let r = root(&t.db, "race").await;
     assert!(ids.contains(&r.id));
     // All pools share the process's executor id: no takeover happened.
@@ -442,15 +383,8 @@ async fn racing_executors_run_a_step_once(backend: Backend) {
         (Err(DurableError::StepLocked(_)), Ok(ctx)) => (&b, &a, ctx),
         other => panic!("expected exactly one winner, got {other:?}"),
     };
-    let step = |executor: &Executor| {
-        let (e, who) = (effects.clone(), executor.id());
-        move || async move {
-            e.fetch_add(1, Ordering::SeqCst);
-            Ok(who)
-        }
-    };
     let (charged, refused) = futures::future::join(
-        ctx.step("charge", step(winner)),
+        ctx.step("charge", counted(&effects, winner.id())),
         loser.start("charge", "order-7", None),
     )
     .await;
@@ -459,7 +393,12 @@ async fn racing_executors_run_a_step_once(backend: Backend) {
     ctx.complete(&"charged").await.unwrap();
     // The loser can now look, and replays the winner's result.
     let late = loser.start("charge", "order-7", None).await.unwrap();
-    assert_eq!(late.step("charge", step(loser)).await.unwrap(), winner.id());
+    assert_eq!(
+        late.step("charge", counted(&effects, loser.id()))
+            .await
+            .unwrap(),
+        winner.id()
+    );
     assert_eq!(effects.load(Ordering::SeqCst), 1);
     let r = root(&t.db, "order-7").await;
     assert_eq!(

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, counted, root_count};
 use durable::{Ctx, DurableError};
 use serde_json::json;
 
@@ -18,14 +18,8 @@ async fn completed_step_is_not_run_again(backend: Backend) {
         let ctx = Ctx::start(&t.db, "wf", Some(json!({"a": 1})))
             .await
             .unwrap();
-        let c = calls.clone();
-        let out: String = ctx
-            .step("fetch", || async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                Ok("payload \"quoted\" ünïcode".to_string())
-            })
-            .await
-            .unwrap();
+        let payload = "payload \"quoted\" ünïcode".to_string();
+        let out: String = ctx.step("fetch", counted(&calls, payload)).await.unwrap();
         assert_eq!(out, "payload \"quoted\" ünïcode");
         ctx.complete(&out).await.unwrap();
         assert!(ctx.is_completed().await.unwrap());
@@ -48,14 +42,7 @@ async fn loops_get_one_checkpoint_per_call(backend: Backend) {
         let ctx = Ctx::start(&t.db, "loop", None).await.unwrap();
         let mut seen = Vec::new();
         for i in 0..5u32 {
-            let c = calls.clone();
-            let v: u32 = ctx
-                .step("item", || async move {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    Ok(i * 10)
-                })
-                .await
-                .unwrap();
+            let v: u32 = ctx.step("item", counted(&calls, i * 10)).await.unwrap();
             seen.push(v);
         }
         assert_eq!(seen, vec![0, 10, 20, 30, 40], "run {run}");
@@ -212,14 +199,7 @@ async fn concurrent_starts_share_one_root(backend: Backend) {
         .filter_map(|r| r.as_ref().ok().map(|c| c.task_id()))
         .collect();
     assert_eq!(ids.len(), 1, "{results:?}");
-    use durable::sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    use durable_db::entity::task;
-    let roots = task::Entity::find()
-        .filter(task::Column::ParentId.is_null())
-        .count(&t.db)
-        .await
-        .unwrap();
-    assert_eq!(roots, 1);
+    assert_eq!(root_count(&t.db).await, 1);
 }
 
 both_backends!(

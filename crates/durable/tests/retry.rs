@@ -4,23 +4,22 @@
 
 mod common;
 
+use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Backend, TestDb};
-use durable::sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use durable::{Ctx, DurableError, RetryPolicy, Uuid};
-use durable_db::entity::task;
+use common::{Backend, TestDb, child_row, counted, row_under, step_failed};
+use durable::{Ctx, DurableError, RetryPolicy};
 
-/// The row `key` under `parent`, if any.
-async fn child_row(db: &DatabaseConnection, parent: Uuid, key: &str) -> Option<task::Model> {
-    task::Entity::find()
-        .filter(task::Column::ParentId.eq(parent))
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
+/// A retried step body: each attempt counts itself in `calls` and returns
+/// `outcome(n)`, `n` being its number (1 for the first attempt).
+fn numbered<T>(
+    calls: &Arc<AtomicU32>,
+    outcome: impl Fn(u32) -> Result<T, DurableError>,
+) -> impl Fn() -> Ready<Result<T, DurableError>> {
+    let calls = calls.clone();
+    move || ready(outcome(calls.fetch_add(1, Ordering::SeqCst) + 1))
 }
 
 /// A step that fails twice and then succeeds returns its value; the row says two retries.
@@ -28,27 +27,23 @@ async fn retries_until_success(backend: Backend) {
     let t = TestDb::new(backend).await;
     let ctx = Ctx::start(&t.db, "flaky", None).await.unwrap();
     let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
     let value: String = ctx
         .step_with_retry(
             "call",
             RetryPolicy::fixed(3, Duration::from_millis(1)),
-            move || {
-                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    if n < 3 {
-                        Err(DurableError::custom(format!("attempt {n} failed")))
-                    } else {
-                        Ok(format!("ok after {n}"))
-                    }
+            numbered(&calls, |n| {
+                if n < 3 {
+                    Err(DurableError::custom(format!("attempt {n} failed")))
+                } else {
+                    Ok(format!("ok after {n}"))
                 }
-            },
+            }),
         )
         .await
         .unwrap();
     assert_eq!(value, "ok after 3");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    let r = child_row(&t.db, ctx.task_id(), "call#0").await.unwrap();
+    let r = row_under(&t.db, ctx.task_id(), "call#0").await;
     assert_eq!(r.status, "COMPLETED");
     assert_eq!((r.retry_count, r.max_retries), (2, 3));
     assert_eq!(r.output.as_deref(), Some("\"ok after 3\""));
@@ -74,17 +69,13 @@ async fn exhausted_retries_fail_and_replay(backend: Backend) {
     let t = TestDb::new(backend).await;
     let ctx = Ctx::start(&t.db, "doomed", None).await.unwrap();
     let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
     let err = ctx
         .step_with_retry(
             "call",
             RetryPolicy::fixed(2, Duration::from_millis(1)),
-            move || {
-                let n = c.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    Err::<u32, _>(DurableError::custom(format!("upstream 503 on attempt {n}")))
-                }
-            },
+            numbered(&calls, |n| {
+                Err::<u32, _>(DurableError::custom(format!("upstream 503 on attempt {n}")))
+            }),
         )
         .await
         .unwrap_err();
@@ -98,7 +89,7 @@ async fn exhausted_retries_fail_and_replay(backend: Backend) {
         matches!(&err, DurableError::Custom(m) if m == message),
         "{err:?}"
     );
-    let r = child_row(&t.db, ctx.task_id(), "call#0").await.unwrap();
+    let r = row_under(&t.db, ctx.task_id(), "call#0").await;
     assert_eq!(r.status, "FAILED");
     assert_eq!((r.retry_count, r.max_retries), (2, 2));
     assert_eq!(r.error.as_deref(), Some(message));
@@ -106,21 +97,16 @@ async fn exhausted_retries_fail_and_replay(backend: Backend) {
 
     drop(ctx);
     let ctx = Ctx::start(&t.db, "doomed", None).await.unwrap();
-    let err = ctx
+    let replayed = ctx
         .step_with_retry::<u32, _, _>(
             "call",
             RetryPolicy::fixed(2, Duration::from_millis(1)),
             || async { panic!("a failed step ran again") },
         )
-        .await
-        .unwrap_err();
-    match err {
-        DurableError::StepFailed { step, message: m } => {
-            assert_eq!((step.as_str(), m.as_str()), ("call#0", message))
-        }
-        other => panic!("expected StepFailed, got {other:?}"),
-    }
-    let again = child_row(&t.db, ctx.task_id(), "call#0").await.unwrap();
+        .await;
+    let (step, m) = step_failed(replayed);
+    assert_eq!((step.as_str(), m.as_str()), ("call#0", message));
+    let again = row_under(&t.db, ctx.task_id(), "call#0").await;
     assert_eq!(again, r, "the replay changed the record");
 }
 
@@ -139,7 +125,7 @@ async fn failed_step_replays_its_error(backend: Backend) {
         matches!(&err, DurableError::Custom(m) if m == message),
         "{err:?}"
     );
-    let r = child_row(&t.db, ctx.task_id(), "parse#0").await.unwrap();
+    let r = row_under(&t.db, ctx.task_id(), "parse#0").await;
     assert_eq!(
         (r.status.as_str(), r.error.as_deref(), r.retry_count),
         ("FAILED", Some(message), 0)
@@ -149,28 +135,11 @@ async fn failed_step_replays_its_error(backend: Backend) {
     let calls = Arc::new(AtomicU32::new(0));
     for _run in 0..2 {
         let ctx = Ctx::start(&t.db, "once", None).await.unwrap();
-        let c = calls.clone();
-        let err = ctx
-            .step("parse", || async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                Ok(1u32)
-            })
-            .await
-            .unwrap_err();
-        match err {
-            DurableError::StepFailed { step, message: m } => {
-                assert_eq!((step.as_str(), m.as_str()), ("parse#0", message));
-            }
-            other => panic!("expected StepFailed, got {other:?}"),
-        }
+        let (step, m) = step_failed(ctx.step("parse", counted(&calls, 1u32)).await);
+        assert_eq!((step.as_str(), m.as_str()), ("parse#0", message));
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0, "a failed step ran again");
-    assert_eq!(
-        child_row(&t.db, r.parent_id.unwrap(), "parse#0")
-            .await
-            .unwrap(),
-        r
-    );
+    assert_eq!(row_under(&t.db, r.parent_id.unwrap(), "parse#0").await, r);
 }
 
 /// A crash in the middle of retries goes on counting: the interrupted attempt at most is repeated.
@@ -221,17 +190,19 @@ async fn retry_count_survives_a_crash(backend: Backend) {
     // The restarted run goes on where the count stopped and exhausts the policy.
     let ctx = Ctx::start(&t.db, "crashy", None).await.unwrap();
     let second = Arc::new(AtomicU32::new(0));
-    let s = second.clone();
     let err = ctx
-        .step_with_retry("call", policy.clone(), move || {
-            let n = s.fetch_add(1, Ordering::SeqCst) + 1;
-            async move { Err::<u32, _>(DurableError::custom(format!("retry run attempt {n}"))) }
-        })
+        .step_with_retry(
+            "call",
+            policy.clone(),
+            numbered(&second, |n| {
+                Err::<u32, _>(DurableError::custom(format!("retry run attempt {n}")))
+            }),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, DurableError::Custom(_)), "{err:?}");
     let second_run = second.load(Ordering::SeqCst);
-    let after = child_row(&t.db, workflow, "call#0").await.unwrap();
+    let after = row_under(&t.db, workflow, "call#0").await;
     assert_eq!(after.status, "FAILED");
     assert_eq!(after.retry_count, 5);
     // The interrupted attempt ran under count `before.retry_count` and is repeated under it.

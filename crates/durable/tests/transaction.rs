@@ -3,17 +3,15 @@
 
 mod common;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use common::{Backend, TestDb};
-use durable::sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, Statement,
-};
-use durable::{Ctx, DurableError, Executor, Uuid};
-use durable_db::entity::task;
+use common::{Backend, TestDb, child_row, counted, expire, row, row_under, step_failed};
+use durable::sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statement};
+use durable::{Ctx, DurableError, Executor};
 
 /// A fresh test database with the user table `docs`.
 async fn with_docs(backend: Backend) -> TestDb {
@@ -34,6 +32,24 @@ async fn insert(tx: &DatabaseTransaction, id: i32, body: &str) -> Result<u64, Du
     Ok(tx.execute_raw(stmt).await?.rows_affected())
 }
 
+/// The future a transaction step's body returns.
+type TxFuture<'tx, T> = Pin<Box<dyn Future<Output = Result<T, DurableError>> + Send + 'tx>>;
+
+/// A transaction body that counts its runs in `calls` and inserts one row into `docs`.
+fn counted_insert(
+    calls: &Arc<AtomicU32>,
+    id: i32,
+    body: &'static str,
+) -> impl for<'tx> FnOnce(&'tx DatabaseTransaction) -> TxFuture<'tx, u64> + Send {
+    let calls = calls.clone();
+    move |tx| {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            insert(tx, id, body).await
+        })
+    }
+}
+
 /// How many rows `docs` holds, as any other connection sees it.
 async fn docs(db: &DatabaseConnection) -> i64 {
     let stmt = Statement::from_string(db.get_database_backend(), "SELECT COUNT(*) FROM docs");
@@ -43,26 +59,6 @@ async fn docs(db: &DatabaseConnection) -> i64 {
         .unwrap()
         .try_get_by_index(0)
         .unwrap()
-}
-
-/// The row `key` under `parent`, if any.
-async fn child_row(db: &DatabaseConnection, parent: Uuid, key: &str) -> Option<task::Model> {
-    task::Entity::find()
-        .filter(task::Column::ParentId.eq(parent))
-        .filter(task::Column::TaskKey.eq(key))
-        .one(db)
-        .await
-        .unwrap()
-}
-
-/// Declare an executor dead at once, as an expired lease would.
-async fn expire(db: &DatabaseConnection, executor: Uuid) {
-    let stmt = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1",
-        [executor.into()],
-    );
-    assert_eq!(db.execute_raw(stmt).await.unwrap().rows_affected(), 1);
 }
 
 /// Rows and the COMPLETED checkpoint become visible together; a replay neither runs nor writes.
@@ -83,7 +79,7 @@ async fn rows_and_checkpoint_commit_together(backend: Backend) {
         .unwrap();
     assert_eq!(n, 3);
     assert_eq!(docs(&t.db).await, 3);
-    let r = child_row(&t.db, ctx.task_id(), "insert#0").await.unwrap();
+    let r = row_under(&t.db, ctx.task_id(), "insert#0").await;
     assert_eq!(
         (r.kind.as_str(), r.status.as_str(), r.output.as_deref()),
         ("TRANSACTION", "COMPLETED", Some("3"))
@@ -99,10 +95,7 @@ async fn rows_and_checkpoint_commit_together(backend: Backend) {
         .unwrap();
     assert_eq!(again, 3);
     assert_eq!(docs(&t.db).await, 3, "a replay wrote rows");
-    assert_eq!(
-        child_row(&t.db, ctx.task_id(), "insert#0").await.unwrap(),
-        r
-    );
+    assert_eq!(row_under(&t.db, ctx.task_id(), "insert#0").await, r);
 }
 
 /// A closure that wrote rows and then returned an error leaves no rows and no COMPLETED record.
@@ -128,32 +121,21 @@ async fn error_rolls_back_user_writes(backend: Backend) {
         0,
         "rows of a failed transaction are visible"
     );
-    let r = child_row(&t.db, ctx.task_id(), "insert#0").await.unwrap();
+    let r = row_under(&t.db, ctx.task_id(), "insert#0").await;
     assert_eq!((r.status.as_str(), r.output.as_deref()), ("FAILED", None));
     assert_eq!(r.error.as_deref(), Some("validation failed after insert"));
 
     drop(ctx);
     let calls = Arc::new(AtomicU32::new(0));
     let ctx = Ctx::start(&t.db, "bad", None).await.unwrap();
-    let c = calls.clone();
-    let err = ctx
-        .transaction("insert", move |tx| {
-            Box::pin(async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                insert(tx, 1, "one").await
-            })
-        })
-        .await
-        .unwrap_err();
-    match err {
-        DurableError::StepFailed { step, message } => {
-            assert_eq!(
-                (step.as_str(), message.as_str()),
-                ("insert#0", "validation failed after insert")
-            );
-        }
-        other => panic!("expected StepFailed, got {other:?}"),
-    }
+    let replayed = ctx
+        .transaction("insert", counted_insert(&calls, 1, "one"))
+        .await;
+    let (step, message) = step_failed(replayed);
+    assert_eq!(
+        (step.as_str(), message.as_str()),
+        ("insert#0", "validation failed after insert")
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     assert_eq!(docs(&t.db).await, 0);
 }
@@ -196,47 +178,25 @@ async fn stale_owner_writes_nothing(backend: Backend) {
     let old = Executor::new(&t.db);
     let ctx1 = old.start("pay", "order-1", None).await.unwrap();
     assert_eq!(ctx1.step("a", || async { Ok(1) }).await.unwrap(), 1);
-    let epoch = task::Entity::find_by_id(ctx1.task_id())
-        .one(&t.db)
-        .await
-        .unwrap()
-        .unwrap()
-        .lease_epoch;
+    let epoch = row(&t.db, ctx1.task_id()).await.lease_epoch;
 
     expire(&t.db, old.id()).await;
     let new = Executor::new(&t.db);
     let ctx2 = new.start("pay", "order-1", None).await.unwrap();
     assert_eq!(ctx2.task_id(), ctx1.task_id());
-    let root = task::Entity::find_by_id(ctx1.task_id())
-        .one(&t.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let root = row(&t.db, ctx1.task_id()).await;
     assert_eq!(
         (root.owner_id, root.lease_epoch),
         (Some(new.id()), epoch + 1)
     );
 
     let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
     let err = ctx1
-        .transaction("write", move |tx| {
-            Box::pin(async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                insert(tx, 1, "stale").await
-            })
-        })
+        .transaction("write", counted_insert(&calls, 1, "stale"))
         .await
         .unwrap_err();
     assert!(matches!(err, DurableError::LeaseLost { .. }), "{err:?}");
-    let c = calls.clone();
-    let err = ctx1
-        .step("b", || async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            Ok(2)
-        })
-        .await
-        .unwrap_err();
+    let err = ctx1.step("b", counted(&calls, 2)).await.unwrap_err();
     assert!(matches!(err, DurableError::LeaseLost { .. }), "{err:?}");
     let err = ctx1.complete(&"stale").await.unwrap_err();
     assert!(matches!(err, DurableError::LeaseLost { .. }), "{err:?}");
@@ -260,17 +220,10 @@ async fn stale_owner_writes_nothing(backend: Backend) {
     ctx2.complete(&n).await.unwrap();
     assert_eq!(docs(&t.db).await, 1);
     assert_eq!(
-        child_row(&t.db, ctx1.task_id(), "write#0")
-            .await
-            .unwrap()
-            .status,
+        row_under(&t.db, ctx1.task_id(), "write#0").await.status,
         "COMPLETED"
     );
-    let root = task::Entity::find_by_id(ctx1.task_id())
-        .one(&t.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let root = row(&t.db, ctx1.task_id()).await;
     assert_eq!(
         (root.status.as_str(), root.owner_id),
         ("COMPLETED", Some(new.id()))
@@ -310,18 +263,11 @@ async fn takeover_during_step_rejects_its_checkpoint(backend: Backend) {
     );
 
     let ctx2 = taken.lock().await.take().unwrap();
-    let c = calls.clone();
-    let v = ctx2
-        .step("charge", || async move {
-            c.fetch_add(1, Ordering::SeqCst);
-            Ok(2)
-        })
-        .await
-        .unwrap();
+    let v = ctx2.step("charge", counted(&calls, 2)).await.unwrap();
     assert_eq!(v, 2);
     // At least once: the body ran in both owners, and one result was recorded.
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    let r = child_row(&t.db, ctx1.task_id(), "charge#0").await.unwrap();
+    let r = row_under(&t.db, ctx1.task_id(), "charge#0").await;
     assert_eq!(
         (r.status.as_str(), r.output.as_deref()),
         ("COMPLETED", Some("2"))
@@ -403,14 +349,8 @@ async fn takeover_during_transaction_commits_both_or_neither(backend: Backend) {
     let err = ctx1.step("after", || async { Ok(0) }).await.unwrap_err();
     assert!(matches!(err, DurableError::LeaseLost { .. }), "{err:?}");
     let calls = Arc::new(AtomicU32::new(0));
-    let c = calls.clone();
     let n = ctx2
-        .transaction("write", move |tx| {
-            Box::pin(async move {
-                c.fetch_add(1, Ordering::SeqCst);
-                insert(tx, 1, "new owner").await
-            })
-        })
+        .transaction("write", counted_insert(&calls, 1, "new owner"))
         .await
         .unwrap();
     assert_eq!(n, 1);
@@ -420,16 +360,12 @@ async fn takeover_during_transaction_commits_both_or_neither(backend: Backend) {
         "ran again after a commit"
     );
     assert_eq!(docs(&t.db).await, 1, "the rows are not there exactly once");
-    let r = child_row(&t.db, ctx1.task_id(), "write#0").await.unwrap();
+    let r = row_under(&t.db, ctx1.task_id(), "write#0").await;
     assert_eq!(
         (r.status.as_str(), r.output.as_deref()),
         ("COMPLETED", Some("1"))
     );
-    let root = task::Entity::find_by_id(ctx1.task_id())
-        .one(&t.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let root = row(&t.db, ctx1.task_id()).await;
     assert_ne!(root.owner_id, Some(old_id));
 }
 
