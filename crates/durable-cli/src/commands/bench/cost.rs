@@ -1,0 +1,263 @@
+//! `cost`: what one step costs the database, counted exactly rather than
+//! timed. Statements and writes come from SeaORM's metric callback; on
+//! PostgreSQL also round trips on the wire ([`wire`](super::wire)) and the
+//! server's own counters: committed transactions (`pg_stat_database`),
+//! transactions that wrote (transaction ids assigned) and WAL syncs
+//! (`pg_stat_wal`).
+//!
+//! Everything runs on one pooled connection under an executor whose lease is
+//! an hour, so no heartbeat falls inside a measured window.
+
+use std::time::{Duration, Instant};
+
+use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use durable::{Ctx, Executor};
+use serde::Serialize;
+
+use super::counted::{Counted, Counts, StatementTime};
+use super::drive::micros;
+use super::floor;
+use super::progress::Progress;
+use super::sql;
+use super::target::{Backend, Target};
+use super::workflow;
+use crate::error::{CliError, Result};
+
+/// Per-step costs of fresh and replayed steps.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CostReport {
+    /// Steps per measured window.
+    pub(crate) steps: u32,
+    /// Per fresh step.
+    pub(crate) fresh: PerStep,
+    /// Per replayed step (the history is read in pages, so a few reads are
+    /// spread over the steps).
+    pub(crate) replayed: PerStep,
+    /// Statements of `start` on a completed workflow (before its replay).
+    pub(crate) replay_start_statements: u64,
+    /// Statements of `complete` at the end of a replay.
+    pub(crate) replay_complete_statements: u64,
+    /// Every statement of the replay (start, steps, complete).
+    pub(crate) replay_statements: Vec<StatementTime>,
+    /// Where the time of a fresh step goes, on this one connection.
+    pub(crate) breakdown: Breakdown,
+}
+
+/// Time of fresh steps and floor inserts on the same single connection,
+/// and of each statement they issue (client side: send to result).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Breakdown {
+    pub(crate) fresh_step_us: f64,
+    pub(crate) floor_insert_us: f64,
+    /// The costs of one floor insert, counted as for steps.
+    pub(crate) floor: PerStep,
+    pub(crate) statements: Vec<StatementTime>,
+}
+
+/// Counts over a window divided by its steps. Server counters are `None`
+/// where the backend has none (SQLite, or PostgreSQL before 15).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct PerStep {
+    /// Statements issued by the SDK.
+    pub(crate) statements: f64,
+    /// Of those, statements that are not reads.
+    pub(crate) writes: f64,
+    /// Client messages after which it waits for the server (`Sync`, `Query`).
+    pub(crate) round_trips: Option<f64>,
+    /// Transactions the server committed (`xact_commit`): every
+    /// autocommitted statement is one, reads included.
+    pub(crate) transactions: Option<f64>,
+    /// Transactions that wrote (were assigned a transaction id): the
+    /// commits that must reach disk.
+    pub(crate) write_transactions: Option<f64>,
+    /// WAL flushes to disk (`pg_stat_wal.wal_sync`).
+    pub(crate) wal_syncs: Option<f64>,
+    /// Bytes of WAL written (`pg_stat_wal.wal_bytes`).
+    pub(crate) wal_bytes: Option<f64>,
+}
+
+/// The server's counters at one moment.
+#[derive(Debug, Clone, Copy)]
+struct ServerCounters {
+    transactions: i64,
+    next_xid: i64,
+    wal_syncs: Option<i64>,
+    wal_bytes: Option<i64>,
+}
+
+/// Reads server counters deterministically (PostgreSQL 15+): the measured
+/// connection publishes its statistics on demand, and the reader's own
+/// read adds exactly one transaction.
+struct ServerReader {
+    admin: DatabaseConnection,
+}
+
+impl ServerReader {
+    async fn open(target: &Target) -> Result<Option<Self>> {
+        if target.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let admin = target.single().await?;
+        let has = admin
+            .query_one_raw(raw(&admin, sql::POSTGRES_HAS_FORCE_FLUSH))
+            .await?
+            .map(|r| r.try_get_by_index::<bool>(0))
+            .transpose()?
+            .unwrap_or(false);
+        Ok(has.then_some(Self { admin }))
+    }
+
+    /// Publish `measured`'s statistics, then read the counters.
+    async fn read(&self, measured: &DatabaseConnection) -> Result<ServerCounters> {
+        measured
+            .execute_raw(raw(measured, sql::POSTGRES_FLUSH_STATS))
+            .await?;
+        let row = self
+            .admin
+            .query_one_raw(raw(&self.admin, sql::POSTGRES_COUNTERS))
+            .await?
+            .ok_or_else(|| CliError::Usage("pg_stat_database has no row".into()))?;
+        Ok(ServerCounters {
+            transactions: row.try_get_by_index(0)?,
+            next_xid: row.try_get_by_index(1)?,
+            wal_syncs: row.try_get_by_index(2)?,
+            wal_bytes: row.try_get_by_index(3)?,
+        })
+    }
+
+    /// Counters after minus before, less the two transactions the reading
+    /// itself adds (the flush on the measured connection, the earlier read).
+    fn delta(after: ServerCounters, before: ServerCounters) -> ServerCounters {
+        ServerCounters {
+            transactions: after.transactions - before.transactions - 2,
+            next_xid: after.next_xid - before.next_xid,
+            wal_syncs: after.wal_syncs.zip(before.wal_syncs).map(|(a, b)| a - b),
+            wal_bytes: after.wal_bytes.zip(before.wal_bytes).map(|(a, b)| a - b),
+        }
+    }
+}
+
+fn raw(db: &DatabaseConnection, sql: &str) -> Statement {
+    Statement::from_string(db.get_database_backend(), sql)
+}
+
+fn per_step(counts: Counts, server: Option<ServerCounters>, steps: u32) -> PerStep {
+    let n = f64::from(steps);
+    let div = |v: i64| v as f64 / n;
+    PerStep {
+        statements: counts.statements as f64 / n,
+        writes: counts.writes as f64 / n,
+        round_trips: counts.round_trips.map(|v| v as f64 / n),
+        transactions: server.map(|s| div(s.transactions)),
+        write_transactions: server.map(|s| div(s.next_xid)),
+        wal_syncs: server.and_then(|s| s.wal_syncs).map(div),
+        wal_bytes: server.and_then(|s| s.wal_bytes).map(div),
+    }
+}
+
+/// Count `steps` fresh steps, then their replay.
+pub(crate) async fn run(target: &Target, steps: u32, progress: &Progress) -> Result<CostReport> {
+    progress.phase(format!("cost: counting {steps} fresh and replayed steps"));
+    let counted = Counted::open(target).await?;
+    let db = &counted.db;
+    let server = ServerReader::open(target).await?;
+    let executor = Executor::with_lease(db, Duration::from_secs(3600));
+    let run = uuid::Uuid::new_v4().simple().to_string();
+
+    // Warm-up: register the executor, prepare every statement involved.
+    let warm = format!("cost-warm-{run}");
+    let ctx = executor.start("bench-cost", &warm, None).await?;
+    workflow::fresh_steps(&ctx, 1).await?;
+    ctx.complete(&1).await?;
+    drop(ctx);
+    replay(&executor, &warm, 1).await?;
+
+    // Prime the counter reading: from here on each read adds exactly two
+    // transactions (see `ServerReader::delta`).
+    read(&server, db).await?;
+
+    let key = format!("cost-{run}");
+    let ctx = executor.start("bench-cost", &key, None).await?;
+    let s0 = read(&server, db).await?;
+    let c0 = counted.counts();
+    counted.reset_timings();
+    let started = Instant::now();
+    workflow::fresh_steps(&ctx, steps).await?;
+    let fresh_step_us = micros(started.elapsed()) / f64::from(steps);
+    let mut statements = counted.timings();
+    let c1 = counted.counts();
+    let s1 = read(&server, db).await?;
+    ctx.complete(&steps).await?;
+    drop(ctx);
+    let fresh = per_step(c1.since(c0), delta(s1, s0), steps);
+
+    // The replay: start, the steps, complete; each counted on its own.
+    let c2 = counted.counts();
+    counted.reset_timings();
+    let ctx = executor.start("bench-cost", &key, None).await?;
+    let c3 = counted.counts();
+    let mut replay_statements = counted.timings();
+    let s3 = read(&server, db).await?;
+    let c3_after_read = counted.counts();
+    counted.reset_timings();
+    workflow::replay_steps(&ctx, steps).await?;
+    let c4 = counted.counts();
+    replay_statements.extend(counted.timings());
+    let s4 = read(&server, db).await?;
+    let c4_after_read = counted.counts();
+    counted.reset_timings();
+    ctx.complete(&steps).await?;
+    let c5 = counted.counts();
+    replay_statements.extend(counted.timings());
+    let replayed = per_step(c4.since(c3_after_read), delta(s4, s3), steps);
+
+    // The floor on the same connection, for the breakdown.
+    let s5 = read(&server, db).await?;
+    counted.reset_timings();
+    let before = counted.counts();
+    let started = Instant::now();
+    for i in 0..steps {
+        floor::insert(db, i).await?;
+    }
+    let floor_insert_us = micros(started.elapsed()) / f64::from(steps);
+    let floor_counts = counted.counts().since(before);
+    statements.extend(counted.timings());
+    let s6 = read(&server, db).await?;
+    let floor = per_step(floor_counts, delta(s6, s5), steps);
+    progress.tick();
+    Ok(CostReport {
+        steps,
+        fresh,
+        replayed,
+        replay_start_statements: c3.since(c2).statements,
+        replay_complete_statements: c5.since(c4_after_read).statements,
+        replay_statements,
+        breakdown: Breakdown {
+            fresh_step_us,
+            floor_insert_us,
+            floor,
+            statements,
+        },
+    })
+}
+
+async fn read(
+    server: &Option<ServerReader>,
+    db: &DatabaseConnection,
+) -> Result<Option<ServerCounters>> {
+    match server {
+        Some(s) => Ok(Some(s.read(db).await?)),
+        None => Ok(None),
+    }
+}
+
+fn delta(after: Option<ServerCounters>, before: Option<ServerCounters>) -> Option<ServerCounters> {
+    after.zip(before).map(|(a, b)| ServerReader::delta(a, b))
+}
+
+async fn replay(executor: &Executor, key: &str, steps: u32) -> Result<()> {
+    let ctx: Ctx = executor.start("bench-cost", key, None).await?;
+    workflow::replay_steps(&ctx, steps).await?;
+    ctx.complete(&steps).await?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `floor`: the raw database. A loop of one-row `INSERT`s, each its own
+//! autocommitted transaction, on the same driver and the same kind of pool
+//! as the SDK (`durable::connect`), at several concurrency levels. A durable
+//! step cannot be cheaper than one such commit.
+
+use std::time::Duration;
+
+use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde::Serialize;
+
+use super::drive::{self, micros};
+use super::sql;
+use super::stats::Spread;
+use crate::error::Result;
+
+/// The floor at one concurrency level.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FloorLevel {
+    /// Tasks inserting at once (they share the pool's connections).
+    pub(crate) concurrency: usize,
+    /// Mean time of one insert as its task sees it (wall time x tasks / inserts).
+    pub(crate) us_per_insert: Spread,
+    pub(crate) inserts_per_s: Spread,
+}
+
+/// The floor at every level measured.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct FloorReport {
+    /// Inserts per measurement.
+    pub(crate) inserts: u32,
+    pub(crate) levels: Vec<FloorLevel>,
+}
+
+impl FloorReport {
+    /// The floor at a concurrency level, if measured.
+    pub(crate) fn at(&self, concurrency: usize) -> Option<&FloorLevel> {
+        self.levels.iter().find(|l| l.concurrency == concurrency)
+    }
+}
+
+/// One measurement: (µs per insert as a task sees it, inserts per second).
+pub(crate) async fn sample(
+    db: &DatabaseConnection,
+    concurrency: usize,
+    inserts: u32,
+) -> Result<(f64, f64)> {
+    let elapsed = inserts_by(db, concurrency, inserts).await?;
+    Ok((
+        micros(elapsed) * concurrency as f64 / f64::from(inserts),
+        f64::from(inserts) / elapsed.as_secs_f64(),
+    ))
+}
+
+/// Open the pool's connections for a level (connecting is not the floor).
+pub(crate) async fn warm(db: &DatabaseConnection, concurrency: usize) -> Result<()> {
+    let inserts = u32::try_from(concurrency * 2).unwrap_or(u32::MAX);
+    inserts_by(db, concurrency, inserts).await.map(|_| ())
+}
+
+/// `inserts` autocommitted inserts by `concurrency` tasks; the wall time.
+async fn inserts_by(db: &DatabaseConnection, concurrency: usize, inserts: u32) -> Result<Duration> {
+    let db = db.clone();
+    drive::concurrently(concurrency, inserts, move |i| {
+        let db = db.clone();
+        async move { insert(&db, i).await }
+    })
+    .await
+}
+
+/// One row like a checkpoint: a UUID and a small JSON text.
+pub(crate) async fn insert(db: &DatabaseConnection, i: u32) -> Result<()> {
+    let stmt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql::FLOOR_INSERT,
+        [uuid::Uuid::new_v4().into(), format!("{{\"i\":{i}}}").into()],
+    );
+    db.execute_raw(stmt).await?;
+    Ok(())
+}

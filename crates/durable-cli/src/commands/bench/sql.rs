@@ -1,0 +1,53 @@
+//! The bench's own statements (the SDK's live in `durable`). Every value is
+//! bound; the only identifiers ever put into SQL text are the schema names
+//! the bench generates itself (in `target.rs`).
+
+/// The floor's table: a UUID key and a small JSON text, like a checkpoint row.
+pub(crate) const FLOOR_TABLE_POSTGRES: &str =
+    "CREATE TABLE IF NOT EXISTS bench_floor (id UUID PRIMARY KEY, body TEXT NOT NULL)";
+/// As [`FLOOR_TABLE_POSTGRES`]; SQLite stores UUIDs as 16-byte blobs.
+pub(crate) const FLOOR_TABLE_SQLITE: &str =
+    "CREATE TABLE IF NOT EXISTS bench_floor (id BLOB PRIMARY KEY, body TEXT NOT NULL)";
+/// One autocommitted row. `$1` id, `$2` JSON text.
+pub(crate) const FLOOR_INSERT: &str = "INSERT INTO bench_floor (id, body) VALUES ($1, $2)";
+
+/// Completed step rows `noop#i` at positions `$4..=$5` of workflow `$1`
+/// (root and parent), each with output `$2` and times `$3`, as the SDK's
+/// `commit_step` writes them.
+pub(crate) const HISTORY_POSTGRES: &str = "INSERT INTO durable_task \
+     (id, root_id, parent_id, task_key, name, kind, status, sequence, output, created_ms, started_ms, completed_ms) \
+     SELECT gen_random_uuid(), $1, $1, 'noop#' || i, 'noop', 'STEP', 'COMPLETED', i, $2, $3, $3, $3 \
+     FROM generate_series($4::INTEGER, $5::INTEGER) AS s(i)";
+/// As [`HISTORY_POSTGRES`], with a recursive counter for `generate_series`.
+pub(crate) const HISTORY_SQLITE: &str = "INSERT INTO durable_task \
+     (id, root_id, parent_id, task_key, name, kind, status, sequence, output, created_ms, started_ms, completed_ms) \
+     WITH RECURSIVE s(i) AS (SELECT CAST($4 AS INTEGER) UNION ALL SELECT i + 1 FROM s WHERE i < $5) \
+     SELECT randomblob(16), $1, $1, 'noop#' || i, 'noop', 'STEP', 'COMPLETED', i, $2, $3, $3, $3 FROM s";
+
+/// Server version and durability settings.
+pub(crate) const POSTGRES_SETTINGS: &str = "SELECT current_setting('server_version'), \
+     current_setting('fsync'), current_setting('synchronous_commit'), \
+     current_setting('wal_sync_method'), current_setting('full_page_writes')";
+/// Library version and durability settings of this connection.
+pub(crate) const SQLITE_VERSION: &str = "SELECT sqlite_version()";
+/// Journal mode of the open database.
+pub(crate) const SQLITE_JOURNAL: &str = "PRAGMA journal_mode";
+/// Sync level of this connection (0 off, 1 normal, 2 full, 3 extra).
+pub(crate) const SQLITE_SYNCHRONOUS: &str = "PRAGMA synchronous";
+
+/// Whether the server can flush a session's statistics on demand (15+).
+pub(crate) const POSTGRES_HAS_FORCE_FLUSH: &str =
+    "SELECT to_regproc('pg_stat_force_next_flush') IS NOT NULL";
+/// Make this session publish its pending statistics (this statement's
+/// transaction included) before it answers the next query.
+pub(crate) const POSTGRES_FLUSH_STATS: &str = "SELECT 1 FROM pg_stat_force_next_flush()";
+/// Database-wide counters, read by a session that publishes its own
+/// statistics at once (so each read adds exactly one transaction):
+/// committed transactions, the next transaction id (ids go to writing
+/// transactions only) and WAL syncs.
+pub(crate) const POSTGRES_COUNTERS: &str = "SELECT d.xact_commit, \
+     pg_snapshot_xmax(pg_current_snapshot())::TEXT::BIGINT, \
+     (SELECT w.wal_sync FROM pg_stat_wal w), \
+     (SELECT w.wal_bytes::BIGINT FROM pg_stat_wal w) \
+     FROM pg_stat_database d, pg_stat_force_next_flush() \
+     WHERE d.datname = current_database()";

@@ -1,0 +1,3 @@
+//! One folder per command.
+
+pub(crate) mod bench;

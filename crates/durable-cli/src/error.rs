@@ -1,0 +1,41 @@
+//! The one error type of the CLI.
+
+use durable::DurableError;
+use durable::sea_orm::DbErr;
+
+/// What can stop a command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum CliError {
+    /// The SDK refused or failed an operation.
+    #[error("durable: {0}")]
+    Durable(#[from] DurableError),
+    /// A statement of the CLI's own failed.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    /// A file or process operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A measurement run in a child process failed.
+    #[error("memory workload '{workload}' (child process): {message}")]
+    Child { workload: String, message: String },
+    /// Bad arguments or an unusable environment.
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// Result of a CLI operation.
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
