@@ -1,0 +1,575 @@
+//! Queues: limits that hold across executors (global, per executor, per
+//! concurrency key, rate), priority, delay, application versions, graceful
+//! shutdown and enqueue idempotency under a race. In-process workers, each
+//! its own executor; facts read back from the database.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Backend, TestDb};
+use durable::sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Statement,
+};
+use durable::{Client, Ctx, DurableError, EnqueueOptions, Queue, Registry, Uuid, Worker};
+use durable_db::entity::task;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Barrier, oneshot};
+
+/// How often each step of each workflow ran, by `"{tag} step#{j}"`.
+type Runs = Arc<Mutex<HashMap<String, u32>>>;
+
+/// Input of `work`: `steps` steps of `ms` each.
+#[derive(Debug, Serialize, Deserialize)]
+struct Work {
+    tag: String,
+    steps: u32,
+    ms: u64,
+}
+
+fn work(tag: &str, steps: u32, ms: u64) -> Work {
+    Work {
+        tag: tag.into(),
+        steps,
+        ms,
+    }
+}
+
+/// `work`, counting step runs in `runs`; with `hang`, step 1 never ends.
+fn registry(runs: &Runs, hang: bool) -> Registry {
+    let runs = runs.clone();
+    let mut registry = Registry::new();
+    registry.register("work", move |ctx: Ctx, w: Work| {
+        let runs = runs.clone();
+        async move {
+            for j in 0..w.steps {
+                let (runs, label) = (runs.clone(), format!("{} step#{j}", w.tag));
+                let ms = if hang && j == 1 { 3_600_000 } else { w.ms };
+                ctx.step("step", move || async move {
+                    *runs.lock().unwrap().entry(label).or_insert(0) += 1;
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    Ok(j)
+                })
+                .await?;
+            }
+            Ok(w.steps)
+        }
+    });
+    registry
+}
+
+fn runs() -> Runs {
+    Arc::default()
+}
+
+/// A worker running in a task of this process.
+struct Running {
+    id: Uuid,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), DurableError>>,
+}
+
+fn run(worker: Worker) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = worker.poll_interval(Duration::from_millis(20));
+    let id = worker.id();
+    let task = tokio::spawn(worker.run(async move {
+        stopped.await.ok();
+    }));
+    Running { id, stop, task }
+}
+
+impl Running {
+    /// Shut down gracefully; the worker must return `Ok`.
+    async fn stop(self) {
+        self.stop.send(()).ok();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+async fn declare(db: &DatabaseConnection, queue: Queue) {
+    Client::new(db).declare_queue(&queue).await.unwrap();
+}
+
+/// Enqueue `work` under `key` on `queue` with these options; wait for all.
+async fn enqueue_all(db: &DatabaseConnection, jobs: Vec<(&str, Work, EnqueueOptions)>) {
+    let client = Client::new(db);
+    for (key, w, options) in jobs {
+        let handle = client.enqueue("work", &w, options.key(key)).await.unwrap();
+        assert!(handle.is_new());
+    }
+}
+
+async fn wait_all(db: &DatabaseConnection, keys: &[String]) {
+    let client = Client::new(db);
+    for key in keys {
+        let handle = client.handle_by_key(key).await.unwrap();
+        handle.result::<u32>(Duration::from_secs(60)).await.unwrap();
+    }
+}
+
+async fn roots(db: &DatabaseConnection) -> Vec<task::Model> {
+    task::Entity::find()
+        .filter(task::Column::ParentId.is_null())
+        .all(db)
+        .await
+        .unwrap()
+}
+
+/// Most workflows whose `[started_ms, completed_ms)` overlap, per group.
+fn max_overlap<'a>(rows: impl Iterator<Item = &'a task::Model>) -> usize {
+    let mut events = Vec::new();
+    for r in rows {
+        events.push((r.started_ms.unwrap(), 1i32));
+        events.push((r.completed_ms.unwrap(), -1));
+    }
+    events.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, delta) in events {
+        now += delta;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+/// The database clock in epoch ms, as the SDK reads it.
+fn db_now(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    }
+}
+
+/// Whether the executor's lease is live (database clock).
+async fn lease_live(t: &TestDb, id: Uuid) -> bool {
+    let sql = format!(
+        "SELECT COUNT(*) FROM durable_executor WHERE id = $1 AND lease_expires_ms > {}",
+        db_now(t.backend)
+    );
+    let stmt = Statement::from_sql_and_values(t.db.get_database_backend(), &sql, [id.into()]);
+    let row = t.db.query_one_raw(stmt).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap() == 1
+}
+
+/// Peaks of RUNNING workflows of live executors (the SDK's rule, as in
+/// `owner_alive!`): in all, per concurrency key, per executor.
+#[derive(Debug, Default, Clone, Copy)]
+struct Peaks {
+    all: usize,
+    key: usize,
+    owner: usize,
+}
+
+fn sampler(t: &TestDb, queue: &'static str) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Peaks>) {
+    let alive = match t.backend {
+        Backend::Postgres => {
+            "AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' \
+             AND l.granted AND l.objsubid = 2 AND l.classid::BIGINT = 1685418593 \
+             AND l.objid::BIGINT = e.lock_key))"
+        }
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT t.owner_id, t.concurrency_key FROM durable_task t JOIN durable_executor e \
+         ON e.id = t.owner_id WHERE t.parent_id IS NULL AND t.queue = $1 \
+         AND t.status = 'RUNNING' AND e.lease_expires_ms > {} {alive}",
+        db_now(t.backend)
+    );
+    let (db, stop) = (t.db.clone(), Arc::new(AtomicBool::new(false)));
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut peaks = Peaks::default();
+        while !flag.load(Ordering::SeqCst) {
+            let stmt =
+                Statement::from_sql_and_values(db.get_database_backend(), &sql, [queue.into()]);
+            let rows = db.query_all_raw(stmt).await.unwrap();
+            let (mut keys, mut owners) = (HashMap::new(), HashMap::new());
+            for row in &rows {
+                let owner: Uuid = row.try_get_by_index(0).unwrap();
+                *owners.entry(owner).or_insert(0) += 1;
+                if let Some(key) = row.try_get_by_index::<Option<String>>(1).unwrap() {
+                    *keys.entry(key).or_insert(0) += 1;
+                }
+            }
+            peaks.all = peaks.all.max(rows.len());
+            peaks.key = peaks.key.max(keys.values().copied().max().unwrap_or(0));
+            peaks.owner = peaks.owner.max(owners.values().copied().max().unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        peaks
+    });
+    (stop, task)
+}
+
+async fn stop_sampler(sampler: (Arc<AtomicBool>, tokio::task::JoinHandle<Peaks>)) -> Peaks {
+    sampler.0.store(true, Ordering::SeqCst);
+    sampler.1.await.unwrap()
+}
+
+/// 16 concurrent enqueues of one key from 16 pools: one workflow, and
+/// exactly one caller is told it created it.
+async fn enqueue_race_creates_one_workflow(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let barrier = Arc::new(Barrier::new(16));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (db, barrier) = (TestDb::connect(&t.url).await, barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let options = EnqueueOptions::new().key("race");
+            Client::new(&db)
+                .enqueue("work", &work("race", 1, 0), options)
+                .await
+        }));
+    }
+    let mut handles = Vec::new();
+    for task in tasks {
+        handles.push(task.await.unwrap().unwrap());
+    }
+    assert_eq!(handles.iter().filter(|h| h.is_new()).count(), 1);
+    assert!(handles.iter().all(|h| h.id() == handles[0].id()));
+    assert_eq!(common::root_count(&t.db).await, 1);
+    assert_eq!(common::root(&t.db, "race").await.id, handles[0].id());
+}
+
+/// A queue's concurrency limit holds across three executors, and is reached.
+async fn global_limit_holds_across_workers(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("capped").concurrency(3)).await;
+    let jobs = (0..12).map(|i| (format!("c{i}"), work(&format!("c{i}"), 2, 40)));
+    let keys: Vec<String> = jobs.clone().map(|(k, _)| k).collect();
+    let sampler = sampler(&t, "capped");
+    let r = runs();
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let w = Worker::new(&t.db, registry(&r, false)).concurrency(2);
+            run(w.queues(["capped"]))
+        })
+        .collect();
+    for (key, w) in jobs {
+        let options = EnqueueOptions::new().queue("capped");
+        enqueue_all(&t.db, vec![(key.as_str(), w, options)]).await;
+    }
+    wait_all(&t.db, &keys).await;
+    let peaks = stop_sampler(sampler).await;
+    for w in workers {
+        w.stop().await;
+    }
+    let done = roots(&t.db).await;
+    assert_eq!(peaks.all, 3, "sampled peak {peaks:?}");
+    assert_eq!(max_overlap(done.iter()), 3);
+    assert!(peaks.owner <= 2, "{peaks:?}");
+    let owners: std::collections::HashSet<_> = done.iter().map(|r| r.owner_id).collect();
+    assert!(owners.len() >= 2, "one executor ran everything");
+}
+
+/// `queue_with_limit` caps one executor's share of a queue.
+async fn per_executor_limit_holds(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("mine")).await;
+    let sampler = sampler(&t, "mine");
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false)).queue_with_limit("mine", 2));
+    let keys: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
+    for key in &keys {
+        let options = EnqueueOptions::new().queue("mine");
+        enqueue_all(&t.db, vec![(key.as_str(), work(key, 2, 40), options)]).await;
+    }
+    wait_all(&t.db, &keys).await;
+    let peaks = stop_sampler(sampler).await;
+    w.stop().await;
+    assert_eq!(peaks.owner, 2, "{peaks:?}");
+    assert_eq!(max_overlap(roots(&t.db).await.iter()), 2);
+}
+
+/// At most N starts per period: any N+1 consecutive starts (database
+/// clock) span at least the period; N starts do fit in one.
+async fn rate_limit_holds(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(
+        &t.db,
+        Queue::new("rated").rate_limit(2, Duration::from_millis(700)),
+    )
+    .await;
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false)).queues(["rated"]));
+    let keys: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
+    for key in &keys {
+        let options = EnqueueOptions::new().queue("rated");
+        enqueue_all(&t.db, vec![(key.as_str(), work(key, 1, 0), options)]).await;
+    }
+    wait_all(&t.db, &keys).await;
+    w.stop().await;
+    let mut starts: Vec<i64> = roots(&t.db)
+        .await
+        .iter()
+        .map(|r| r.started_ms.unwrap())
+        .collect();
+    starts.sort_unstable();
+    for window in starts.windows(3) {
+        assert!(
+            window[2] - window[0] >= 700,
+            "3 starts within 700 ms: {starts:?}"
+        );
+    }
+    assert!(starts.windows(2).any(|w| w[1] - w[0] < 700), "{starts:?}");
+}
+
+/// With one slot, higher priority starts first; ties go by enqueue order.
+async fn priority_orders_starts(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let jobs = [("a", 0), ("b", 5), ("c", 10), ("d", 5), ("e", -1)];
+    for (key, priority) in jobs {
+        let options = EnqueueOptions::new().priority(priority);
+        enqueue_all(&t.db, vec![(key, work(key, 1, 20), options)]).await;
+    }
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false)).concurrency(1));
+    let keys: Vec<String> = jobs.iter().map(|(k, _)| k.to_string()).collect();
+    wait_all(&t.db, &keys).await;
+    w.stop().await;
+    let mut done = roots(&t.db).await;
+    done.sort_by_key(|r| r.started_ms);
+    let order: Vec<&str> = done.iter().map(|r| r.task_key.as_str()).collect();
+    assert_eq!(order, ["c", "b", "d", "a", "e"]);
+}
+
+/// A delayed workflow does not start before its time (database clock),
+/// while work enqueued after it runs at once.
+async fn delay_defers_the_start(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false)));
+    let delay = EnqueueOptions::new().delay(Duration::from_millis(1500));
+    enqueue_all(&t.db, vec![("late", work("late", 1, 0), delay)]).await;
+    enqueue_all(
+        &t.db,
+        vec![("soon", work("soon", 1, 0), EnqueueOptions::new())],
+    )
+    .await;
+    wait_all(&t.db, &["late".into(), "soon".into()]).await;
+    w.stop().await;
+    let late = common::root(&t.db, "late").await;
+    let soon = common::root(&t.db, "soon").await;
+    assert_eq!(late.available_ms, Some(late.created_ms + 1500));
+    assert!(
+        late.started_ms.unwrap() >= late.available_ms.unwrap(),
+        "{late:?}"
+    );
+    assert!(
+        soon.completed_ms.unwrap() <= late.started_ms.unwrap(),
+        "{soon:?} {late:?}"
+    );
+}
+
+/// At most K running per concurrency key, while other keys run beside them.
+async fn concurrency_key_limit_holds(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("keyed").concurrency_per_key(1)).await;
+    let sampler = sampler(&t, "keyed");
+    let r = runs();
+    let workers: Vec<_> = (0..2)
+        .map(|_| run(Worker::new(&t.db, registry(&r, false)).queues(["keyed"])))
+        .collect();
+    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let group = if i % 2 == 0 { "A" } else { "B" };
+        let options = EnqueueOptions::new().queue("keyed").concurrency_key(group);
+        enqueue_all(&t.db, vec![(key.as_str(), work(key, 2, 40), options)]).await;
+    }
+    wait_all(&t.db, &keys).await;
+    let peaks = stop_sampler(sampler).await;
+    for w in workers {
+        w.stop().await;
+    }
+    let done = roots(&t.db).await;
+    let group = |g: &'static str| {
+        let done = &done;
+        done.iter()
+            .filter(move |r| r.concurrency_key.as_deref() == Some(g))
+    };
+    assert_eq!(peaks.key, 1, "{peaks:?}");
+    assert_eq!(max_overlap(group("A")), 1);
+    assert_eq!(max_overlap(group("B")), 1);
+    assert_eq!(
+        max_overlap(done.iter()),
+        2,
+        "the two keys never ran side by side"
+    );
+}
+
+/// A workflow started by a v1 executor that dies is not resumed by a v2
+/// executor (which runs other work meanwhile), but by another v1 executor
+/// or one that accepts any version; completed steps do not run again.
+async fn recovery_respects_app_versions(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("qa")).await;
+    declare(&t.db, Queue::new("qb")).await;
+    let r = runs();
+    let a = Worker::new(&t.db, registry(&r, true)).app_version("v1");
+    let a = run(a.queues(["qa", "qb"]));
+    enqueue_all(
+        &t.db,
+        vec![
+            ("v1a", work("v1a", 3, 0), EnqueueOptions::new().queue("qa")),
+            ("v1b", work("v1b", 3, 0), EnqueueOptions::new().queue("qb")),
+        ],
+    )
+    .await;
+    let hung = |label: &str| r.lock().unwrap().get(label).copied() == Some(1);
+    while !(hung("v1a step#1") && hung("v1b step#1")) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The v1 executor dies: its task stops and its lease is gone.
+    a.task.abort();
+    assert!(a.task.await.unwrap_err().is_cancelled());
+    common::expire(&t.db, a.id).await;
+
+    let b = Worker::new(&t.db, registry(&r, false)).app_version("v2");
+    let b = run(b.queues(["qa", "qb"]));
+    let ctl = EnqueueOptions::new().queue("qa");
+    enqueue_all(&t.db, vec![("ctl", work("ctl", 1, 0), ctl)]).await;
+    wait_all(&t.db, &["ctl".into()]).await;
+    b.stop().await;
+    assert_eq!(
+        common::root(&t.db, "ctl").await.app_version.as_deref(),
+        Some("v2")
+    );
+    for key in ["v1a", "v1b"] {
+        let row = common::root(&t.db, key).await;
+        assert_eq!((row.status.as_str(), row.owner_id), ("RUNNING", Some(a.id)));
+        assert_eq!(row.app_version.as_deref(), Some("v1"));
+    }
+
+    let c = Worker::new(&t.db, registry(&r, false)).app_version("v1");
+    let c = run(c.queues(["qa"]));
+    wait_all(&t.db, &["v1a".into()]).await;
+    let d = Worker::new(&t.db, registry(&r, false)).app_version("v2");
+    let d = run(d.any_version(true).queues(["qb"]));
+    wait_all(&t.db, &["v1b".into()]).await;
+    let (c_id, d_id) = (c.id, d.id);
+    c.stop().await;
+    d.stop().await;
+    assert_eq!(common::root(&t.db, "v1a").await.owner_id, Some(c_id));
+    assert_eq!(common::root(&t.db, "v1b").await.owner_id, Some(d_id));
+    let runs = r.lock().unwrap().clone();
+    for key in ["v1a", "v1b"] {
+        assert_eq!(
+            runs[&format!("{key} step#0")],
+            1,
+            "a completed step ran again"
+        );
+        assert_eq!(runs[&format!("{key} step#1")], 2, "the interrupted step");
+        assert_eq!(runs[&format!("{key} step#2")], 1);
+    }
+}
+
+/// Graceful shutdown: running workflows stop at a step boundary and are
+/// released; none stays RUNNING under the stopped worker, whose lease ends;
+/// with no grace they are stopped mid-step and released all the same.
+async fn graceful_shutdown_releases_everything(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let r = runs();
+    let keys: Vec<String> = (0..4).map(|i| format!("g{i}")).collect();
+    for key in &keys {
+        enqueue_all(
+            &t.db,
+            vec![(key.as_str(), work(key, 10, 80), EnqueueOptions::new())],
+        )
+        .await;
+    }
+    let started = |r: &Runs, n: usize| r.lock().unwrap().len() >= n;
+    for (grace, begun) in [(Duration::from_secs(10), 4), (Duration::ZERO, 12)] {
+        let w = run(Worker::new(&t.db, registry(&r, false)).shutdown_grace(grace));
+        while !started(&r, begun) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let id = w.id;
+        w.stop().await;
+        for root in roots(&t.db).await {
+            assert_ne!(root.status, "RUNNING", "{root:?}");
+            assert!(
+                root.status == "COMPLETED" || root.owner_id.is_none(),
+                "{root:?}"
+            );
+        }
+        assert!(
+            !lease_live(&t, id).await,
+            "the stopped worker still looks alive"
+        );
+        if !grace.is_zero() {
+            // Stopped at a step boundary, not run to the end; every step
+            // begun was finished and recorded before the stop.
+            let pending = roots(&t.db)
+                .await
+                .iter()
+                .filter(|r| r.status == "PENDING")
+                .count();
+            assert!(pending > 0, "the shutdown waited for whole workflows");
+            let labels: Vec<String> = r.lock().unwrap().keys().cloned().collect();
+            for label in labels {
+                let (key, step) = label.split_once(' ').unwrap();
+                let root = common::root(&t.db, key).await;
+                assert_eq!(
+                    common::child_row(&t.db, root.id, step)
+                        .await
+                        .unwrap()
+                        .status,
+                    "COMPLETED"
+                );
+            }
+        }
+    }
+    let w = run(Worker::new(&t.db, registry(&r, false)));
+    wait_all(&t.db, &keys).await;
+    w.stop().await;
+    let runs: u32 = r.lock().unwrap().values().sum();
+    assert!((40..=44).contains(&runs), "{runs} step runs for 40 steps");
+}
+
+/// A worker claims only workflows it has the function of; another worker
+/// that has it runs them.
+async fn unregistered_workflows_are_left_alone(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let mut other = Registry::new();
+    other.register("other", |_ctx: Ctx, n: u32| async move { Ok(n) });
+    let a = run(Worker::new(&t.db, other));
+    enqueue_all(
+        &t.db,
+        vec![("mine", work("mine", 1, 0), EnqueueOptions::new())],
+    )
+    .await;
+    let client = Client::new(&t.db);
+    let ctl = client
+        .enqueue("other", &7u32, EnqueueOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(ctl.result::<u32>(Duration::from_secs(30)).await.unwrap(), 7);
+    let row = common::root(&t.db, "mine").await;
+    assert_eq!(
+        (row.status.as_str(), row.owner_id, row.started_ms),
+        ("PENDING", None, None)
+    );
+    let r = runs();
+    let b = run(Worker::new(&t.db, registry(&r, false)));
+    wait_all(&t.db, &["mine".into()]).await;
+    assert_eq!(common::root(&t.db, "mine").await.owner_id, Some(b.id));
+    a.stop().await;
+    b.stop().await;
+}
+
+both_backends!(
+    enqueue_race_creates_one_workflow,
+    global_limit_holds_across_workers,
+    per_executor_limit_holds,
+    rate_limit_holds,
+    priority_orders_starts,
+    delay_defers_the_start,
+    concurrency_key_limit_holds,
+    recovery_respects_app_versions,
+    graceful_shutdown_releases_everything,
+    unregistered_workflows_are_left_alone,
+);
