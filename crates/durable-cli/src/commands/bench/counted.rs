@@ -1,6 +1,6 @@
 //! A pool whose statements are counted: SeaORM's metric callback sees each
 //! statement the SDK issues; on PostgreSQL the connection also goes through
-//! [`wire`](super::wire), which counts round trips on the wire (pings and
+//! [`wire`], which counts round trips on the wire (pings and
 //! prepares included).
 
 use std::collections::BTreeMap;
