@@ -94,13 +94,29 @@ async fn declare(db: &DatabaseConnection, queue: Queue) {
     Client::new(db).declare_queue(&queue).await.unwrap();
 }
 
-/// Enqueue `work` under `key` on `queue` with these options; wait for all.
-async fn enqueue_all(db: &DatabaseConnection, jobs: Vec<(&str, Work, EnqueueOptions)>) {
-    let client = Client::new(db);
-    for (key, w, options) in jobs {
-        let handle = client.enqueue("work", &w, options.key(key)).await.unwrap();
-        assert!(handle.is_new());
+/// Enqueue `work` with `steps` steps of `ms` under `key` (also its tag).
+async fn enqueue(db: &DatabaseConnection, key: &str, steps: u32, ms: u64, options: EnqueueOptions) {
+    let w = work(key, steps, ms);
+    let handle = Client::new(db)
+        .enqueue("work", &w, options.key(key))
+        .await
+        .unwrap();
+    assert!(handle.is_new());
+}
+
+/// Enqueue `{prefix}0` .. `{prefix}{n-1}`, options by index; their keys.
+async fn enqueue_n(
+    db: &DatabaseConnection,
+    prefix: &str,
+    n: usize,
+    (steps, ms): (u32, u64),
+    options: impl Fn(usize) -> EnqueueOptions,
+) -> Vec<String> {
+    let keys: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        enqueue(db, key, steps, ms, options(i)).await;
     }
+    keys
 }
 
 async fn wait_all(db: &DatabaseConnection, keys: &[String]) {
@@ -239,8 +255,6 @@ async fn enqueue_race_creates_one_workflow(backend: Backend) {
 async fn global_limit_holds_across_workers(backend: Backend) {
     let t = TestDb::new(backend).await;
     declare(&t.db, Queue::new("capped").concurrency(3)).await;
-    let jobs = (0..12).map(|i| (format!("c{i}"), work(&format!("c{i}"), 2, 40)));
-    let keys: Vec<String> = jobs.clone().map(|(k, _)| k).collect();
     let sampler = sampler(&t, "capped");
     let r = runs();
     let workers: Vec<_> = (0..3)
@@ -249,10 +263,10 @@ async fn global_limit_holds_across_workers(backend: Backend) {
             run(w.queues(["capped"]))
         })
         .collect();
-    for (key, w) in jobs {
-        let options = EnqueueOptions::new().queue("capped");
-        enqueue_all(&t.db, vec![(key.as_str(), w, options)]).await;
-    }
+    let keys = enqueue_n(&t.db, "c", 12, (2, 40), |_| {
+        EnqueueOptions::new().queue("capped")
+    })
+    .await;
     wait_all(&t.db, &keys).await;
     let peaks = stop_sampler(sampler).await;
     for w in workers {
@@ -273,15 +287,29 @@ async fn per_executor_limit_holds(backend: Backend) {
     let sampler = sampler(&t, "mine");
     let r = runs();
     let w = run(Worker::new(&t.db, registry(&r, false)).queue_with_limit("mine", 2));
-    let keys: Vec<String> = (0..6).map(|i| format!("m{i}")).collect();
-    for key in &keys {
-        let options = EnqueueOptions::new().queue("mine");
-        enqueue_all(&t.db, vec![(key.as_str(), work(key, 2, 40), options)]).await;
-    }
+    let keys = enqueue_n(&t.db, "m", 6, (2, 40), |_| {
+        EnqueueOptions::new().queue("mine")
+    })
+    .await;
     wait_all(&t.db, &keys).await;
     let peaks = stop_sampler(sampler).await;
     w.stop().await;
     assert_eq!(peaks.owner, 2, "{peaks:?}");
+    assert_eq!(max_overlap(roots(&t.db).await.iter()), 2);
+}
+
+/// A worker's own concurrency bounds all the queues it serves together.
+async fn worker_concurrency_spans_queues(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("qa")).await;
+    declare(&t.db, Queue::new("qb")).await;
+    let queue = |i: usize| EnqueueOptions::new().queue(["qa", "qb"][i % 2]);
+    let keys = enqueue_n(&t.db, "s", 8, (2, 40), queue).await;
+    let r = runs();
+    let w = Worker::new(&t.db, registry(&r, false)).concurrency(2);
+    let w = run(w.queues(["qa", "qb"]));
+    wait_all(&t.db, &keys).await;
+    w.stop().await;
     assert_eq!(max_overlap(roots(&t.db).await.iter()), 2);
 }
 
@@ -296,11 +324,10 @@ async fn rate_limit_holds(backend: Backend) {
     .await;
     let r = runs();
     let w = run(Worker::new(&t.db, registry(&r, false)).queues(["rated"]));
-    let keys: Vec<String> = (0..6).map(|i| format!("r{i}")).collect();
-    for key in &keys {
-        let options = EnqueueOptions::new().queue("rated");
-        enqueue_all(&t.db, vec![(key.as_str(), work(key, 1, 0), options)]).await;
-    }
+    let keys = enqueue_n(&t.db, "r", 6, (1, 0), |_| {
+        EnqueueOptions::new().queue("rated")
+    })
+    .await;
     wait_all(&t.db, &keys).await;
     w.stop().await;
     let mut starts: Vec<i64> = roots(&t.db)
@@ -323,8 +350,7 @@ async fn priority_orders_starts(backend: Backend) {
     let t = TestDb::new(backend).await;
     let jobs = [("a", 0), ("b", 5), ("c", 10), ("d", 5), ("e", -1)];
     for (key, priority) in jobs {
-        let options = EnqueueOptions::new().priority(priority);
-        enqueue_all(&t.db, vec![(key, work(key, 1, 20), options)]).await;
+        enqueue(&t.db, key, 1, 20, EnqueueOptions::new().priority(priority)).await;
     }
     let r = runs();
     let w = run(Worker::new(&t.db, registry(&r, false)).concurrency(1));
@@ -344,12 +370,8 @@ async fn delay_defers_the_start(backend: Backend) {
     let r = runs();
     let w = run(Worker::new(&t.db, registry(&r, false)));
     let delay = EnqueueOptions::new().delay(Duration::from_millis(1500));
-    enqueue_all(&t.db, vec![("late", work("late", 1, 0), delay)]).await;
-    enqueue_all(
-        &t.db,
-        vec![("soon", work("soon", 1, 0), EnqueueOptions::new())],
-    )
-    .await;
+    enqueue(&t.db, "late", 1, 0, delay).await;
+    enqueue(&t.db, "soon", 1, 0, EnqueueOptions::new()).await;
     wait_all(&t.db, &["late".into(), "soon".into()]).await;
     w.stop().await;
     let late = common::root(&t.db, "late").await;
@@ -374,12 +396,12 @@ async fn concurrency_key_limit_holds(backend: Backend) {
     let workers: Vec<_> = (0..2)
         .map(|_| run(Worker::new(&t.db, registry(&r, false)).queues(["keyed"])))
         .collect();
-    let keys: Vec<String> = (0..6).map(|i| format!("k{i}")).collect();
-    for (i, key) in keys.iter().enumerate() {
-        let group = if i % 2 == 0 { "A" } else { "B" };
-        let options = EnqueueOptions::new().queue("keyed").concurrency_key(group);
-        enqueue_all(&t.db, vec![(key.as_str(), work(key, 2, 40), options)]).await;
-    }
+    let group = |i: usize| {
+        EnqueueOptions::new()
+            .queue("keyed")
+            .concurrency_key(["A", "B"][i % 2])
+    };
+    let keys = enqueue_n(&t.db, "k", 6, (2, 40), group).await;
     wait_all(&t.db, &keys).await;
     let peaks = stop_sampler(sampler).await;
     for w in workers {
@@ -401,6 +423,33 @@ async fn concurrency_key_limit_holds(backend: Backend) {
     );
 }
 
+/// A backlog under one concurrency key does not hold back another key's
+/// work: the per-key limit isolates keys (e.g. customers).
+async fn concurrency_key_backlog_does_not_block_other_keys(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("keyed").concurrency_per_key(1)).await;
+    let key = |k: &str| EnqueueOptions::new().queue("keyed").concurrency_key(k);
+    let mut keys = enqueue_n(&t.db, "a", 40, (1, 20), |_| key("A")).await;
+    enqueue(&t.db, "b", 1, 20, key("B")).await;
+    keys.push("b".into());
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false))
+        .concurrency(4)
+        .queues(["keyed"]));
+    wait_all(&t.db, &keys).await;
+    w.stop().await;
+    let done = roots(&t.db).await;
+    let b = common::root(&t.db, "b").await.started_ms.unwrap();
+    let a: Vec<_> = done.iter().filter(|r| r.task_key != "b").collect();
+    assert_eq!(max_overlap(a.iter().copied()), 1);
+    // B is claimed in the first round, beside the first A.
+    let before_b = a.iter().filter(|r| r.completed_ms.unwrap() < b).count();
+    assert_eq!(
+        before_b, 0,
+        "key B waited for {before_b} of key A's workflows"
+    );
+}
+
 /// A workflow started by a v1 executor that dies is not resumed by a v2
 /// executor (which runs other work meanwhile), but by another v1 executor
 /// or one that accepts any version; completed steps do not run again.
@@ -411,14 +460,8 @@ async fn recovery_respects_app_versions(backend: Backend) {
     let r = runs();
     let a = Worker::new(&t.db, registry(&r, true)).app_version("v1");
     let a = run(a.queues(["qa", "qb"]));
-    enqueue_all(
-        &t.db,
-        vec![
-            ("v1a", work("v1a", 3, 0), EnqueueOptions::new().queue("qa")),
-            ("v1b", work("v1b", 3, 0), EnqueueOptions::new().queue("qb")),
-        ],
-    )
-    .await;
+    enqueue(&t.db, "v1a", 3, 0, EnqueueOptions::new().queue("qa")).await;
+    enqueue(&t.db, "v1b", 3, 0, EnqueueOptions::new().queue("qb")).await;
     let hung = |label: &str| r.lock().unwrap().get(label).copied() == Some(1);
     while !(hung("v1a step#1") && hung("v1b step#1")) {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -430,8 +473,7 @@ async fn recovery_respects_app_versions(backend: Backend) {
 
     let b = Worker::new(&t.db, registry(&r, false)).app_version("v2");
     let b = run(b.queues(["qa", "qb"]));
-    let ctl = EnqueueOptions::new().queue("qa");
-    enqueue_all(&t.db, vec![("ctl", work("ctl", 1, 0), ctl)]).await;
+    enqueue(&t.db, "ctl", 1, 0, EnqueueOptions::new().queue("qa")).await;
     wait_all(&t.db, &["ctl".into()]).await;
     b.stop().await;
     assert_eq!(
@@ -473,14 +515,7 @@ async fn recovery_respects_app_versions(backend: Backend) {
 async fn graceful_shutdown_releases_everything(backend: Backend) {
     let t = TestDb::new(backend).await;
     let r = runs();
-    let keys: Vec<String> = (0..4).map(|i| format!("g{i}")).collect();
-    for key in &keys {
-        enqueue_all(
-            &t.db,
-            vec![(key.as_str(), work(key, 10, 80), EnqueueOptions::new())],
-        )
-        .await;
-    }
+    let keys = enqueue_n(&t.db, "g", 4, (10, 80), |_| EnqueueOptions::new()).await;
     let started = |r: &Runs, n: usize| r.lock().unwrap().len() >= n;
     for (grace, begun) in [(Duration::from_secs(10), 4), (Duration::ZERO, 12)] {
         let w = run(Worker::new(&t.db, registry(&r, false)).shutdown_grace(grace));
@@ -537,11 +572,7 @@ async fn unregistered_workflows_are_left_alone(backend: Backend) {
     let mut other = Registry::new();
     other.register("other", |_ctx: Ctx, n: u32| async move { Ok(n) });
     let a = run(Worker::new(&t.db, other));
-    enqueue_all(
-        &t.db,
-        vec![("mine", work("mine", 1, 0), EnqueueOptions::new())],
-    )
-    .await;
+    enqueue(&t.db, "mine", 1, 0, EnqueueOptions::new()).await;
     let client = Client::new(&t.db);
     let ctl = client
         .enqueue("other", &7u32, EnqueueOptions::new())
@@ -565,10 +596,12 @@ both_backends!(
     enqueue_race_creates_one_workflow,
     global_limit_holds_across_workers,
     per_executor_limit_holds,
+    worker_concurrency_spans_queues,
     rate_limit_holds,
     priority_orders_starts,
     delay_defers_the_start,
     concurrency_key_limit_holds,
+    concurrency_key_backlog_does_not_block_other_keys,
     recovery_respects_app_versions,
     graceful_shutdown_releases_everything,
     unregistered_workflows_are_left_alone,
