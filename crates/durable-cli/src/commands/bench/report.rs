@@ -112,6 +112,23 @@ pub(crate) fn conclude(r: &mut BenchReport) {
             ),
             level.ratio_to_floor.filter(|_| postgres).map(|x| x >= 0.6),
         );
+        check(
+            &format!("step throughput via queue, {} slots", level.concurrency),
+            if postgres {
+                ">= 0.6 x floor"
+            } else {
+                ">= 0.6 x floor (PostgreSQL target)"
+            },
+            format!(
+                "{} x ({} steps/s)",
+                opt(level.queue_ratio_to_floor),
+                num(level.queue_steps_per_s.median)
+            ),
+            level
+                .queue_ratio_to_floor
+                .filter(|_| postgres)
+                .map(|x| x >= 0.6),
+        );
     }
     if let Some(rp) = &r.replay {
         check(
@@ -231,6 +248,11 @@ fn timings(out: &mut String, r: &BenchReport) {
         );
         let measure = format!("workflows/s, {n} at a time");
         t.spread("throughput", measure, level.workflows_per_s, "");
+        let measure = format!("steps/s via queue, worker with {n} slots");
+        let ratio_q = ratio(level.queue_ratio_to_floor);
+        t.spread("queue", measure, level.queue_steps_per_s, &ratio_q);
+        let measure = format!("workflows/s via queue, {n} slots");
+        t.spread("queue", measure, level.queue_workflows_per_s, "");
     }
     if let Some(rp) = &r.replay {
         let fresh = format!("{} x fresh", num(rp.ratio_to_fresh));
@@ -266,7 +288,10 @@ fn by_concurrency(out: &mut String, r: &BenchReport) {
     let mut t = Table::new(&[
         "at a time",
         "floor inserts/s",
-        "steps/s",
+        "inline steps/s",
+        "workflows/s",
+        "ratio",
+        "queue steps/s",
         "workflows/s",
         "ratio",
     ]);
@@ -278,6 +303,9 @@ fn by_concurrency(out: &mut String, r: &BenchReport) {
             num(level.steps_per_s.median),
             num(level.workflows_per_s.median),
             opt(level.ratio_to_floor),
+            num(level.queue_steps_per_s.median),
+            num(level.queue_workflows_per_s.median),
+            opt(level.queue_ratio_to_floor),
         ]);
     }
     section(out, "throughput by concurrency (medians)", &t);

@@ -12,6 +12,7 @@ const HEIGHT: f64 = 430.0;
 const FLOOR: &str = "#9aa0a6";
 const DURABLE: &str = "#1a73e8";
 const REPLAY: &str = "#34a853";
+const QUEUE: &str = "#f29900";
 
 /// A bar: label, value, colour.
 type Bar<'a> = (String, f64, &'a str);
@@ -115,48 +116,62 @@ pub(crate) fn render(r: &BenchReport) -> String {
     );
     legend(
         &mut s,
-        area.x + 150.0,
+        area.x + 140.0,
         area.y - 6.0,
         DURABLE,
-        "durable: steps/s",
+        "inline: steps/s",
     );
-    let mut groups: Vec<(usize, f64, f64, Option<f64>)> = Vec::new();
+    legend(
+        &mut s,
+        area.x + 270.0,
+        area.y - 6.0,
+        QUEUE,
+        "queue: steps/s",
+    );
+    let mut groups = Vec::new();
     if let (Some(tp), Some(floor)) = (&r.throughput, &r.floor) {
         for level in &tp.levels {
             let f = floor
                 .at(level.concurrency)
                 .map_or(0.0, |f| f.inserts_per_s.median);
-            groups.push((
-                level.concurrency,
-                f,
-                level.steps_per_s.median,
-                level.ratio_to_floor,
-            ));
+            groups.push(Group {
+                level: level.concurrency,
+                floor: f,
+                inline: level.steps_per_s.median,
+                queue: level.queue_steps_per_s.median,
+                ratio: level.ratio_to_floor,
+            });
         }
     }
-    let max = groups.iter().map(|g| g.1.max(g.2)).fold(0.0, f64::max);
+    let max = groups
+        .iter()
+        .map(|g| g.floor.max(g.inline).max(g.queue))
+        .fold(0.0, f64::max);
     let top = axis(&mut s, &area, max);
     let slot = area.w / groups.len().max(1) as f64;
-    for (i, (level, floor, durable, ratio)) in groups.iter().enumerate() {
-        let x = area.x + slot * i as f64 + slot * 0.12;
-        let w = slot * 0.36;
-        bar(&mut s, &area, x, w, *floor, top, FLOOR);
-        bar(&mut s, &area, x + w, w, *durable, top, DURABLE);
+    for (i, g) in groups.iter().enumerate() {
+        let x = area.x + slot * i as f64 + slot * 0.1;
+        let w = slot * 0.8 / 3.0;
+        bar(&mut s, &area, x, w, g.floor, top, FLOOR);
+        bar(&mut s, &area, x + w, w, g.inline, top, DURABLE);
+        bar(&mut s, &area, x + 2.0 * w, w, g.queue, top, QUEUE);
+        let middle = x + 1.5 * w;
+        let below = area.y + area.h;
         text(
             &mut s,
-            x + w,
-            area.y + area.h + 16.0,
+            middle,
+            below + 16.0,
             "middle",
             12.0,
             "normal",
-            &level.to_string(),
+            &g.level.to_string(),
         );
-        if let Some(ratio) = ratio {
-            let label = format!("{} x", num(*ratio));
+        if let Some(ratio) = g.ratio {
+            let label = format!("{} x", num(ratio));
             text(
                 &mut s,
-                x + w,
-                area.y + area.h + 31.0,
+                middle,
+                below + 31.0,
                 "middle",
                 10.0,
                 "normal",
@@ -171,10 +186,20 @@ pub(crate) fn render(r: &BenchReport) -> String {
         "middle",
         12.0,
         "normal",
-        "at once: connections (floor), workflows (durable); durable / floor below",
+        "at once: connections (floor), workflows or slots; inline / floor below",
     );
     s.push_str("</svg>\n");
     s
+}
+
+/// One concurrency level of the throughput chart.
+struct Group {
+    level: usize,
+    floor: f64,
+    inline: f64,
+    queue: f64,
+    /// Inline steps/s over floor inserts/s.
+    ratio: Option<f64>,
 }
 
 struct Area {

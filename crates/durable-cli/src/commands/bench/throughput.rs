@@ -1,14 +1,22 @@
-//! `throughput`: many short workflows, N at a time (each a tokio task with
-//! its own `Ctx::start_with_key`): steps and workflows per second, to
-//! compare with the floor's inserts per second at the same concurrency.
+//! `throughput`: many short workflows, N at a time: inline (each a tokio
+//! task with its own `Ctx::start_with_key`) and through the queue (enqueued,
+//! then claimed and run by a `Worker` with N slots): steps and workflows per
+//! second, to compare with the floor's inserts per second at the same
+//! concurrency.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use durable::sea_orm::DatabaseConnection;
+use durable::{Ctx, EnqueueOptions, Registry, Worker};
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use super::drive;
 use super::stats::Spread;
 use super::workflow;
-use crate::error::Result;
+use crate::error::{CliError, Result};
 
 /// Throughput at one concurrency level.
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +30,11 @@ pub(crate) struct ThroughputLevel {
     /// Median over runs of (steps/s / floor inserts/s at the same
     /// concurrency), each run measuring both back to back.
     pub(crate) ratio_to_floor: Option<f64>,
+    /// The same workflows through the queue, run by a worker with as many
+    /// slots (timed from the worker's start; enqueueing is not timed).
+    pub(crate) queue_steps_per_s: Spread,
+    pub(crate) queue_workflows_per_s: Spread,
+    pub(crate) queue_ratio_to_floor: Option<f64>,
 }
 
 /// Throughput at every level measured.
@@ -73,4 +86,60 @@ pub(crate) async fn batch(
         }
     })
     .await
+}
+
+/// One batch through the queue: `workflows` workflows are enqueued (not
+/// timed), then a [`Worker`] with `concurrency` slots claims and runs them.
+/// Timed from the worker's start until the last workflow has run its steps;
+/// returns (steps per second, workflows per second).
+pub(crate) async fn queue_sample(
+    db: &DatabaseConnection,
+    prefix: &str,
+    concurrency: usize,
+    workflows: u32,
+    steps: u32,
+) -> Result<(f64, f64)> {
+    let done = Arc::new(AtomicU32::new(0));
+    let all_done = Arc::new(Notify::new());
+    let mut registry = Registry::new();
+    {
+        let (done, all_done) = (done.clone(), all_done.clone());
+        registry.register("bench-queue", move |ctx: Ctx, steps: u32| {
+            let (done, all_done) = (done.clone(), all_done.clone());
+            async move {
+                workflow::fresh_steps(&ctx, steps).await?;
+                if done.fetch_add(1, Ordering::SeqCst) + 1 == workflows {
+                    all_done.notify_one();
+                }
+                Ok(steps)
+            }
+        });
+    }
+    let worker = Worker::new(db, registry)
+        .concurrency(concurrency)
+        .poll_interval(Duration::from_millis(10));
+    let client = worker.client();
+    let mut handles = Vec::new();
+    for i in 0..workflows {
+        let options = EnqueueOptions::new().key(format!("{prefix}-{i}"));
+        handles.push(client.enqueue("bench-queue", &steps, options).await?);
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
+    let running = tokio::spawn(worker.run(async move {
+        let _ = stopped.await;
+    }));
+    all_done.notified().await;
+    let secs = started.elapsed().as_secs_f64();
+    for handle in &handles {
+        let _: u32 = handle.result(Duration::from_secs(120)).await?;
+    }
+    let _ = stop.send(());
+    running
+        .await
+        .map_err(|e| CliError::Usage(format!("the bench worker stopped: {e}")))??;
+    Ok((
+        f64::from(workflows) * f64::from(steps) / secs,
+        f64::from(workflows) / secs,
+    ))
 }

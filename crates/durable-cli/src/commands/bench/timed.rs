@@ -52,13 +52,14 @@ pub(crate) async fn run(
             what.push("latency");
         }
         if throughput {
-            what.push("throughput");
+            what.push("throughput (inline and queue)");
         }
         progress.phase(format!("{}: {level} at a time", what.join(" + ")));
         floor::warm(db, level).await?;
         let mut f = Samples::default();
         let mut l = Samples::default();
         let mut t = Samples::default();
+        let mut q = Samples::default();
         for rep in 0..plan.repeat {
             let (us, per_s) = floor::sample(db, level, plan.floor_inserts).await?;
             f.push(us, per_s);
@@ -75,6 +76,16 @@ pub(crate) async fn run(
                     throughput::sample(db, &prefix, level, plan.workflows, plan.workflow_steps)
                         .await?;
                 t.push3(steps_s, wf_s, steps_s / per_s);
+                let prefix = format!("q-{run}-{level}-{rep}");
+                let (steps_s, wf_s) = throughput::queue_sample(
+                    db,
+                    &prefix,
+                    level,
+                    plan.workflows,
+                    plan.workflow_steps,
+                )
+                .await?;
+                q.push3(steps_s, wf_s, steps_s / per_s);
                 progress.tick();
             }
         }
@@ -96,6 +107,9 @@ pub(crate) async fn run(
                 steps_per_s: Spread::of(&t.a),
                 workflows_per_s: Spread::of(&t.b),
                 ratio_to_floor: Some(Spread::of(&t.c).median),
+                queue_steps_per_s: Spread::of(&q.a),
+                queue_workflows_per_s: Spread::of(&q.b),
+                queue_ratio_to_floor: Some(Spread::of(&q.c).median),
             });
         }
     }
