@@ -174,14 +174,7 @@ impl Executor {
     /// ```
     pub async fn recover(&self) -> Result<Vec<Uuid>, DurableError> {
         let db = &self.inner.db;
-        for owner in store::live_owners(db).await? {
-            if owner.id != self.inner.id
-                && liveness::is_gone(&owner.hostname, owner.pid, owner.pid_started)
-            {
-                tracing::info!(executor = %owner.id, pid = owner.pid, "owner process is gone");
-                store::expire_executor(db, owner.id).await?;
-            }
-        }
+        self.inner.expire_gone_owners().await?;
         let released = store::release_dead(db).await?;
         if !released.is_empty() {
             tracing::info!(
@@ -284,6 +277,20 @@ impl ExecutorInner {
 
     fn lease_ms(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Expire every executor that owns work and looks alive by its lease but
+    /// is a process on this host that no longer exists.
+    pub(crate) async fn expire_gone_owners(&self) -> Result<(), DurableError> {
+        for owner in store::live_owners(&self.db).await? {
+            if owner.id != self.id
+                && liveness::is_gone(&owner.hostname, owner.pid, owner.pid_started)
+            {
+                tracing::info!(executor = %owner.id, pid = owner.pid, "owner process is gone");
+                store::expire_executor(&self.db, owner.id).await?;
+            }
+        }
+        Ok(())
     }
 
     /// If the live-looking owner of `task` is a process on this host that no

@@ -132,18 +132,6 @@ pub(crate) async fn started_since(
     .await
 }
 
-pub(crate) async fn running_by_key(
-    db: &impl ConnectionTrait,
-    queue: &str,
-) -> Result<Vec<(String, i64)>, DurableError> {
-    let sql = statements(db)?.running_by_key;
-    let rows = query_all(db, sql, vec![queue.into()]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
-        .collect::<Result<_, sea_orm::DbErr>>()?)
-}
-
 /// Who may claim what: the names an executor runs and its version.
 pub(crate) struct ClaimFilter<'a> {
     /// JSON array of workflow names.
@@ -175,6 +163,26 @@ pub(crate) async fn queue_candidates(
         filter.app_version.into(),
         filter.any_version.into(),
         limit.into(),
+    ];
+    candidates(query_all(db, sql, values).await?)
+}
+
+/// Candidates of a queue with a per-key limit of `per_key`.
+pub(crate) async fn keyed_candidates(
+    db: &impl ConnectionTrait,
+    queue: &str,
+    filter: &ClaimFilter<'_>,
+    limit: i64,
+    per_key: i32,
+) -> Result<Vec<Candidate>, DurableError> {
+    let sql = statements(db)?.keyed_candidates;
+    let values = vec![
+        queue.into(),
+        filter.names.into(),
+        filter.app_version.into(),
+        filter.any_version.into(),
+        limit.into(),
+        per_key.into(),
     ];
     candidates(query_all(db, sql, values).await?)
 }

@@ -79,8 +79,11 @@ pub(crate) struct Statements {
     pub(crate) running_in_queue: &'static str,
     /// Workflows of a queue started in the last `$2` ms. `$1` queue.
     pub(crate) started_since: &'static str,
-    /// Running workflows per concurrency key in a queue. `$1` queue.
-    pub(crate) running_by_key: &'static str,
+    /// Claimable workflows of a queue with a per-key limit, best first,
+    /// leaving out those whose key is at its limit (counting the ones
+    /// running and the better ones of the same key). Parameters as
+    /// `queue_candidates`, and `$6` the per-key limit.
+    pub(crate) keyed_candidates: &'static str,
     /// Claimable workflows of a queue, best first. `$1` queue, `$2` JSON
     /// array of the workflow names this executor runs, `$3` its app
     /// version, `$4` whether any version will do, `$5` limit.
@@ -263,10 +266,18 @@ macro_rules! statements {
                 "SELECT COUNT(*) FROM durable_task WHERE parent_id IS NULL AND queue = $1 AND started_ms > ",
                 $now, " - $2"
             ),
-            running_by_key: concat!(
-                "SELECT concurrency_key, COUNT(*) FROM durable_task WHERE parent_id IS NULL AND queue = $1 \
-                 AND status = 'RUNNING' AND concurrency_key IS NOT NULL AND owner_id IS NOT NULL AND ",
-                owner_alive!($now, $lock_held), " GROUP BY concurrency_key"
+            keyed_candidates: concat!(
+                "SELECT id, concurrency_key FROM (SELECT id, concurrency_key, priority, created_ms, \
+                   ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, created_ms, id) AS rank_in_key \
+                   FROM durable_task WHERE parent_id IS NULL AND queue = $1 \
+                   AND status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR ", owner_dead!($now, $lock_held), ") \
+                   AND (available_ms IS NULL OR available_ms <= ", $now, ") \
+                   AND name IN ", $list_open, "$2", $list_close, " AND (app_version IS NULL OR app_version = $3 OR $4)) c \
+                 WHERE c.concurrency_key IS NULL OR c.rank_in_key + (SELECT COUNT(*) FROM durable_task \
+                   WHERE parent_id IS NULL AND queue = $1 AND status = 'RUNNING' \
+                   AND concurrency_key = c.concurrency_key AND owner_id IS NOT NULL AND ",
+                owner_alive!($now, $lock_held), ") <= $6 \
+                 ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             queue_candidates: concat!(
                 "SELECT id, concurrency_key FROM durable_task WHERE parent_id IS NULL AND queue = $1 \

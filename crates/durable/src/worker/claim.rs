@@ -1,7 +1,6 @@
 //! Claiming work: one short transaction per queue that locks the queue's
 //! row, measures its limits, and takes the best candidates that fit.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
@@ -12,9 +11,9 @@ use crate::error::DurableError;
 use crate::step::begin_write;
 use crate::store::{self, ClaimFilter, TaskRow};
 
-/// How many more workflows fit in this worker (and its limit on a queue).
-pub(super) fn room(slots: &Semaphore, queue: Option<&Semaphore>) -> usize {
-    let free = slots.available_permits();
+/// How many more workflows fit: `free` slots of the worker, and its own
+/// limit on the queue.
+pub(super) fn room(free: usize, queue: Option<&Semaphore>) -> usize {
     queue.map_or(free, |q| free.min(q.available_permits()))
 }
 
@@ -51,39 +50,12 @@ pub(super) async fn from_queue(
         txn.commit().await?;
         return Ok(Vec::new());
     }
-    // With a per-key limit some candidates may be skipped: look further.
-    let look = if limits.key_concurrency.is_some() {
-        room * 4
-    } else {
-        room
-    };
-    let candidates = store::queue_candidates(&txn, queue, filter, look).await?;
-    let chosen = match limits.key_concurrency {
-        None => candidates.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
-        Some(per_key) => {
-            let mut running: HashMap<String, i64> = store::running_by_key(&txn, queue)
-                .await?
-                .into_iter()
-                .collect();
-            let mut chosen = Vec::new();
-            for (id, key) in candidates {
-                if let Some(key) = key {
-                    let count = running.entry(key).or_insert(0);
-                    if *count >= i64::from(per_key) {
-                        continue;
-                    }
-                    *count += 1;
-                }
-                chosen.push(id);
-            }
-            chosen
-        }
+    let candidates = match limits.key_concurrency {
+        None => store::queue_candidates(&txn, queue, filter, room).await?,
+        Some(per_key) => store::keyed_candidates(&txn, queue, filter, room, per_key).await?,
     };
     let mut claimed = Vec::new();
-    for id in chosen
-        .into_iter()
-        .take(usize::try_from(room).unwrap_or(usize::MAX))
-    {
+    for (id, _) in candidates {
         if let Some(row) = store::claim_one(&txn, id, me, filter.app_version).await? {
             claimed.push(row);
         }

@@ -30,6 +30,9 @@ use crate::store::{self, ClaimFilter};
 
 pub(crate) use run::settle_workflow;
 
+/// How often a worker looks for owners on this host whose process is gone.
+const OWNER_CHECK: Duration = Duration::from_secs(1);
+
 /// A queue this worker serves, and its own limit on it.
 #[derive(Debug, Clone)]
 struct Served {
@@ -191,7 +194,16 @@ impl Worker {
         tracing::info!(executor = %inner.id, queues = ?self.queues.iter().map(|q| &q.name).collect::<Vec<_>>(), "worker started");
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
+        let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
         loop {
+            // On one host a dead process is known at once (elsewhere its
+            // lease, or on PostgreSQL its session, tells): look once a second.
+            if checked_owners.elapsed() >= OWNER_CHECK {
+                checked_owners = tokio::time::Instant::now();
+                if let Err(err) = inner.expire_gone_owners().await {
+                    tracing::warn!(error = %err, "checking for dead owners failed");
+                }
+            }
             let mut claimed_any = false;
             for (queue, rows) in self.claim_round(&slots, &filter).await {
                 for row in rows {
@@ -243,7 +255,8 @@ impl Worker {
     }
 
     /// Claim what there is room for in every served queue, and orphaned
-    /// inline workflows. Errors are logged: the next round tries again.
+    /// inline workflows, within one budget of free slots. Errors are
+    /// logged: the next round tries again.
     async fn claim_round(
         &self,
         slots: &Semaphore,
@@ -251,19 +264,22 @@ impl Worker {
     ) -> Vec<(Option<usize>, Vec<store::TaskRow>)> {
         let mut claimed = Vec::new();
         let me = self.executor.id();
+        let mut free = slots.available_permits();
         for (index, queue) in self.queues.iter().enumerate() {
-            let room = claim::room(slots, queue.slots.as_deref());
+            let room = claim::room(free, queue.slots.as_deref());
             if room == 0 {
                 continue;
             }
             match claim::from_queue(&self.db, me, &queue.name, room, filter).await {
-                Ok(rows) => claimed.push((Some(index), rows)),
+                Ok(rows) => {
+                    free -= rows.len().min(free);
+                    claimed.push((Some(index), rows));
+                }
                 Err(err) => tracing::warn!(queue = %queue.name, error = %err, "claim failed"),
             }
         }
-        let room = claim::room(slots, None);
-        if room > 0 {
-            match claim::orphans(&self.db, me, room, filter).await {
+        if free > 0 {
+            match claim::orphans(&self.db, me, free, filter).await {
                 Ok(rows) => claimed.push((None, rows)),
                 Err(err) => tracing::warn!(error = %err, "claiming orphaned workflows failed"),
             }
