@@ -275,9 +275,16 @@ impl Ctx {
                 self.executor.id, call.key, self.task_id
             )));
         }
-        let check = retry_transient(|| store::step_check(&self.db, self.task_id, &call.key))
-            .await?
-            .ok_or(DurableError::NotFound(self.task_id))?;
+        let check = retry_transient(|| {
+            store::step_check(
+                &self.db,
+                self.task_id,
+                self.task_id == self.root_id,
+                &call.key,
+            )
+        })
+        .await?
+        .ok_or(DurableError::NotFound(self.task_id))?;
         if let Some(record) = check.record.clone() {
             if record.kind != call.kind {
                 return Err(DurableError::NonDeterminism {

@@ -42,7 +42,8 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
         // would not do it, since NULL parent ids are distinct in SQL.
         "CREATE UNIQUE INDEX durable_task_root_key ON durable_task (task_key) WHERE parent_id IS NULL",
         "CREATE UNIQUE INDEX durable_task_child_key ON durable_task (parent_id, task_key) WHERE parent_id IS NOT NULL",
-        "CREATE INDEX durable_task_root ON durable_task (root_id)",
+        // Whole trees by root, for workflows only: step rows stay cheap to write.
+        "CREATE INDEX durable_task_root ON durable_task (root_id) WHERE kind = 'WORKFLOW'",
         // Histories are read in pages by call position.
         "CREATE INDEX durable_task_position ON durable_task (parent_id, sequence)",
         "CREATE INDEX durable_task_owned ON durable_task (owner_id) WHERE kind = 'WORKFLOW' AND status IN ('PENDING', 'RUNNING')",

@@ -310,12 +310,19 @@ pub(crate) struct StepRecord {
     pub(crate) kind: Kind,
 }
 
+/// `root` says the workflow has no ancestors, so one row lookup will do.
 pub(crate) async fn step_check(
     db: &impl ConnectionTrait,
     workflow: Uuid,
+    root: bool,
     key: &str,
 ) -> Result<Option<StepCheck>, DurableError> {
-    let sql = statements(db)?.step_check;
+    let s = statements(db)?;
+    let sql = if root {
+        s.step_check_root
+    } else {
+        s.step_check
+    };
     let Some(row) = query_one(db, sql, vec![workflow.into(), key.into()]).await? else {
         return Ok(None);
     };

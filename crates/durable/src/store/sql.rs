@@ -40,6 +40,9 @@ pub(crate) struct Statements {
     /// the database clock, and any record of the step made since history
     /// was loaded. `$1` workflow id, `$2` step key.
     pub(crate) step_check: &'static str,
+    /// `step_check` for a root workflow, which has no ancestors: the same
+    /// columns from one primary-key lookup.
+    pub(crate) step_check_root: &'static str,
     /// Write a step's checkpoint, fenced by the workflow's lease; never
     /// overwrites a finished record. `$1` id, `$2` root, `$3` parent, `$4`
     /// key, `$5` name, `$6` kind, `$7` status, `$8` position, `$9` output,
@@ -200,6 +203,13 @@ macro_rules! statements {
                    (SELECT c.status FROM chain c WHERE c.status IN ('CANCELLED', 'PAUSED') \
                      ORDER BY CASE c.status WHEN 'CANCELLED' THEN 0 ELSE 1 END LIMIT 1), \
                    (SELECT MIN(c.deadline_ms) FROM chain c), ", $now, ", \
+                   s.status, s.output, s.error, s.retry_count, s.kind \
+                 FROM durable_task w LEFT JOIN durable_task s ON s.parent_id = w.id AND s.task_key = $2 \
+                 WHERE w.id = $1"
+            ),
+            step_check_root: concat!(
+                "SELECT w.owner_id, w.lease_epoch, w.status, \
+                   CASE WHEN w.status IN ('CANCELLED', 'PAUSED') THEN w.status END, w.deadline_ms, ", $now, ", \
                    s.status, s.output, s.error, s.retry_count, s.kind \
                  FROM durable_task w LEFT JOIN durable_task s ON s.parent_id = w.id AND s.task_key = $2 \
                  WHERE w.id = $1"
