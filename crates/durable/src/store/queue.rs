@@ -150,40 +150,30 @@ fn candidates(rows: Vec<sea_orm::QueryResult>) -> Result<Vec<Candidate>, Durable
         .collect::<Result<_, sea_orm::DbErr>>()?)
 }
 
+/// Claimable workflows of a queue, best first; with `per_key`, leaving out
+/// those whose concurrency key is at that limit.
 pub(crate) async fn queue_candidates(
     db: &impl ConnectionTrait,
     queue: &str,
     filter: &ClaimFilter<'_>,
     limit: i64,
+    per_key: Option<i32>,
 ) -> Result<Vec<Candidate>, DurableError> {
-    let sql = statements(db)?.queue_candidates;
-    let values = vec![
+    let s = statements(db)?;
+    let mut values = vec![
         queue.into(),
         filter.names.into(),
         filter.app_version.into(),
         filter.any_version.into(),
         limit.into(),
     ];
-    candidates(query_all(db, sql, values).await?)
-}
-
-/// Candidates of a queue with a per-key limit of `per_key`.
-pub(crate) async fn keyed_candidates(
-    db: &impl ConnectionTrait,
-    queue: &str,
-    filter: &ClaimFilter<'_>,
-    limit: i64,
-    per_key: i32,
-) -> Result<Vec<Candidate>, DurableError> {
-    let sql = statements(db)?.keyed_candidates;
-    let values = vec![
-        queue.into(),
-        filter.names.into(),
-        filter.app_version.into(),
-        filter.any_version.into(),
-        limit.into(),
-        per_key.into(),
-    ];
+    let sql = match per_key {
+        None => s.queue_candidates,
+        Some(per_key) => {
+            values.push(per_key.into());
+            s.keyed_candidates
+        }
+    };
     candidates(query_all(db, sql, values).await?)
 }
 

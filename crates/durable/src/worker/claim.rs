@@ -50,10 +50,8 @@ pub(super) async fn from_queue(
         txn.commit().await?;
         return Ok(Vec::new());
     }
-    let candidates = match limits.key_concurrency {
-        None => store::queue_candidates(&txn, queue, filter, room).await?,
-        Some(per_key) => store::keyed_candidates(&txn, queue, filter, room, per_key).await?,
-    };
+    let candidates =
+        store::queue_candidates(&txn, queue, filter, room, limits.key_concurrency).await?;
     let mut claimed = Vec::new();
     for (id, _) in candidates {
         if let Some(row) = store::claim_one(&txn, id, me, filter.app_version).await? {
