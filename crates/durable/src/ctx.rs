@@ -493,6 +493,29 @@ impl Ctx {
         self.task_id
     }
 
+    /// The workflow's name.
+    ///
+    /// ```no_run
+    /// # fn demo(ctx: &durable::Ctx) {
+    /// assert_eq!(ctx.name(), "ingest");
+    /// # }
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.found.name
+    }
+
+    /// The workflow's key: its idempotency key for a root (the name unless
+    /// started with a key), `name#n` for a child.
+    ///
+    /// ```no_run
+    /// # fn demo(ctx: &durable::Ctx) {
+    /// println!("running {}", ctx.key());
+    /// # }
+    /// ```
+    pub fn key(&self) -> &str {
+        &self.found.key
+    }
+
     /// Take the next call position (what each step, transaction and child
     /// does). Call it only in the same place on every run.
     ///
