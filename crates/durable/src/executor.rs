@@ -283,12 +283,7 @@ impl ExecutorInner {
     /// is a process on this host that no longer exists.
     pub(crate) async fn expire_gone_owners(&self) -> Result<(), DurableError> {
         for owner in store::live_owners(&self.db).await? {
-            if owner.id != self.id
-                && liveness::is_gone(&owner.hostname, owner.pid, owner.pid_started)
-            {
-                tracing::info!(executor = %owner.id, pid = owner.pid, "owner process is gone");
-                store::expire_executor(&self.db, owner.id).await?;
-            }
+            self.expire_owner_if_gone(&owner).await?;
         }
         Ok(())
     }
@@ -298,16 +293,20 @@ impl ExecutorInner {
     /// whether it did.
     pub(crate) async fn expire_if_gone(&self, task: Uuid) -> Result<bool, DurableError> {
         match store::owner_of(&self.db, task).await? {
-            Some((owner, true))
-                if owner.id != self.id
-                    && liveness::is_gone(&owner.hostname, owner.pid, owner.pid_started) =>
-            {
-                tracing::info!(executor = %owner.id, pid = owner.pid, "previous owner is gone; taking over");
-                store::expire_executor(&self.db, owner.id).await?;
-                Ok(true)
-            }
+            Some((owner, true)) => self.expire_owner_if_gone(&owner).await,
             _ => Ok(false),
         }
+    }
+
+    /// Expire `owner` if it is another process on this host that is gone.
+    async fn expire_owner_if_gone(&self, owner: &ExecutorRow) -> Result<bool, DurableError> {
+        if owner.id == self.id || !liveness::is_gone(&owner.hostname, owner.pid, owner.pid_started)
+        {
+            return Ok(false);
+        }
+        tracing::info!(executor = %owner.id, pid = owner.pid, "owner process is gone; its work may be taken over");
+        store::expire_executor(&self.db, owner.id).await?;
+        Ok(true)
     }
 }
 
