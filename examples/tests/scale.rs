@@ -83,7 +83,7 @@ fn owner_alive(backend: Backend) -> &'static str {
 async fn sample(url: String, backend: Backend, stop: Arc<AtomicBool>) -> Peaks {
     let db = TestDb::connect(&url).await;
     let sql = format!(
-        "SELECT t.owner_id, t.concurrency_key, CASE WHEN {} THEN 1 ELSE 0 END FROM durable_task t \
+        "SELECT t.owner_id, t.concurrency_key, CASE WHEN {} THEN 1 ELSE 0 END FROM durable_workflow t \
          WHERE t.parent_id IS NULL AND t.queue = 'jobs' AND t.status = 'RUNNING'",
         owner_alive(backend)
     );
@@ -96,7 +96,7 @@ async fn sample(url: String, backend: Backend, stop: Arc<AtomicBool>) -> Peaks {
             .expect("sample running workflows");
         let (mut live, mut per_key, mut per_owner) = (0, HashMap::new(), HashMap::new());
         for row in &rows {
-            let owner: Option<Uuid> = row.try_get_by_index(0).unwrap();
+            let owner = common::opt_id_at(&db, row, 0);
             let key: Option<String> = row.try_get_by_index(1).unwrap();
             let alive: i32 = row.try_get_by_index(2).unwrap();
             if alive == 1 {

@@ -2,8 +2,11 @@
 //! forward-only migrations for PostgreSQL and SQLite.
 //!
 //! Most users never touch this crate directly: `durable::init(&db)` runs the
-//! migrations, and the entities are there for reading the task tree with
-//! ordinary SeaORM queries (dashboards, reports, tests).
+//! migrations, and the entities are there for reading with ordinary SeaORM
+//! queries (dashboards, reports, tests). The `durable` crate's read model
+//! (`Client::workflow`, `Client::tree`) is the supported way to read a
+//! workflow; the tables are `durable_workflow` (one row per workflow) and
+//! `durable_step` (one row per durable call of a workflow).
 //!
 //! ```no_run
 //! # async fn demo(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {

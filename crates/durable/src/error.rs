@@ -26,7 +26,9 @@ pub enum DurableError {
     /// The workflow (or an ancestor) is cancelled; the step did not start.
     #[error("cancelled: {0}")]
     Cancelled(String),
-    /// The deadline of the workflow (or an ancestor) has passed; the step did not start.
+    /// The deadline of the workflow (or an ancestor) has passed; the step
+    /// did not start. (Waiting for a result that is not there yet is
+    /// [`DurableError::WaitTimeout`].)
     #[error("timeout: {0}")]
     Timeout(String),
     /// A free-form error, usually returned by user code inside a step.
@@ -57,6 +59,9 @@ pub enum DurableError {
     /// No task with this id exists.
     #[error("task {0} not found")]
     NotFound(Uuid),
+    /// No root workflow has this key.
+    #[error("no workflow has key '{0}'")]
+    KeyNotFound(String),
     /// The operation is not allowed in the task's current state.
     #[error("cannot {action} task {task} in status {status}")]
     InvalidTransition {
@@ -106,6 +111,35 @@ pub enum DurableError {
         /// The workflow.
         workflow: Uuid,
     },
+    /// Stopped waiting for a workflow's result: it had not finished within
+    /// the time given. The workflow goes on.
+    #[error("stopped waiting for workflow {workflow} after {waited:?}: it has not finished")]
+    WaitTimeout {
+        /// The workflow.
+        workflow: Uuid,
+        /// How long the caller waited.
+        waited: std::time::Duration,
+    },
+    /// An error that retrying cannot fix (a declined card, a malformed
+    /// request): `step_with_retry` records it without retrying. Make one
+    /// with [`DurableError::permanent`].
+    #[error("permanent error: {0}")]
+    Permanent(String),
+    /// The workflow stopped to wait (until a time, or for an event) and
+    /// will be resumed when it is due. Return it from the workflow function
+    /// (`?` does): the executor releases the workflow, so it holds no slot
+    /// while it waits.
+    #[error("workflow {workflow} is waiting for {waiting_for:?} until {wake_at_ms:?}")]
+    Suspended {
+        /// The waiting workflow.
+        workflow: Uuid,
+        /// Call position of the waiting call.
+        position: i32,
+        /// When it wakes up at the latest (epoch ms, database clock).
+        wake_at_ms: Option<i64>,
+        /// What it waits for.
+        waiting_for: Option<String>,
+    },
 }
 
 impl DurableError {
@@ -117,6 +151,37 @@ impl DurableError {
     /// ```
     pub fn custom(message: impl Into<String>) -> Self {
         Self::Custom(message.into())
+    }
+
+    /// An error that retrying cannot fix: `step_with_retry` records it at
+    /// once instead of trying again.
+    ///
+    /// ```
+    /// let err = durable::DurableError::permanent("card declined");
+    /// assert!(err.is_permanent());
+    /// assert_eq!(err.to_string(), "permanent error: card declined");
+    /// ```
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::Permanent(message.into())
+    }
+
+    /// True for an error made with [`DurableError::permanent`].
+    ///
+    /// ```
+    /// assert!(!durable::DurableError::custom("503").is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Permanent(_))
+    }
+
+    /// True when an id or key named nothing ([`DurableError::NotFound`],
+    /// [`DurableError::KeyNotFound`]).
+    ///
+    /// ```
+    /// assert!(durable::DurableError::KeyNotFound("order-42".into()).is_not_found());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_) | Self::KeyNotFound(_))
     }
 
     /// True for errors that may succeed when the whole operation is tried

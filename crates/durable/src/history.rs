@@ -1,49 +1,41 @@
 //! The recorded history of one workflow, read in pages as the workflow
-//! replays, so a replayed step costs no round trip in practice (one query
+//! replays, so a replayed call costs no round trip in practice (one query
 //! per page) and memory stays bounded whatever the length of the history.
 //!
-//! Records are indexed by call position. A call finds the record at its own
-//! position; a record there with another key means the code changed
-//! (non-determinism). A record is handed out once and then dropped.
+//! Entries are indexed by call position; a call takes the entry at its own
+//! position (the protocol then compares keys and kinds). An entry is handed
+//! out once and then dropped.
 
 use std::collections::BTreeMap;
 
-use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+use crate::call::decide::AtPosition;
 use crate::error::DurableError;
-use crate::store::{self, TaskRow};
+use crate::store::{Entry, Store};
 
-/// Records read per query.
+/// Entries read per query.
 pub(crate) const PAGE_SIZE: i64 = 500;
 
-/// What the history holds at one call position.
-pub(crate) enum AtPosition {
-    /// Nothing was recorded there: the call is new.
-    Nothing,
-    /// The record of this very call.
-    Same(TaskRow),
-    /// A record of another call (its key): the code no longer matches.
-    Other(String),
-}
-
-/// The not yet replayed records of one workflow.
+/// The not yet replayed entries of one workflow.
+#[derive(Debug)]
 pub(crate) struct History {
     workflow: Uuid,
     pages: Mutex<Pages>,
 }
 
+#[derive(Debug)]
 struct Pages {
-    records: BTreeMap<i32, TaskRow>,
-    /// Every record at a position below this one has been read.
+    entries: BTreeMap<i32, Entry>,
+    /// Every entry at a position below this one has been read.
     loaded_below: i32,
-    /// No record at or after `loaded_below` exists.
+    /// No entry at or after `loaded_below` exists.
     exhausted: bool,
 }
 
 impl History {
-    /// The history of a workflow that may have records.
+    /// The history of a workflow that may have entries.
     pub(crate) fn recorded(workflow: Uuid) -> Self {
         Self::with(workflow, false)
     }
@@ -57,44 +49,35 @@ impl History {
         Self {
             workflow,
             pages: Mutex::new(Pages {
-                records: BTreeMap::new(),
+                entries: BTreeMap::new(),
                 loaded_below: 0,
                 exhausted,
             }),
         }
     }
 
-    /// Take the record at `position`, reading the next page if needed.
+    /// Take the entry at `position`, reading the next page if needed.
     pub(crate) async fn take(
         &self,
-        db: &DatabaseConnection,
+        store: &dyn Store,
         position: i32,
-        key: &str,
     ) -> Result<AtPosition, DurableError> {
         let mut pages = self.pages.lock().await;
         while position >= pages.loaded_below && !pages.exhausted {
-            let rows =
-                store::history_page(db, self.workflow, pages.loaded_below, PAGE_SIZE).await?;
-            let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= PAGE_SIZE;
-            match rows.last().and_then(|r| r.sequence) {
-                Some(last) if full => pages.loaded_below = last.saturating_add(1),
+            let from = pages.loaded_below;
+            let entries = store.history_page(self.workflow, from, PAGE_SIZE).await?;
+            let full = i64::try_from(entries.len()).unwrap_or(i64::MAX) >= PAGE_SIZE;
+            match entries.last() {
+                Some(last) if full => pages.loaded_below = last.position.saturating_add(1),
                 _ => pages.exhausted = true,
             }
-            for row in rows {
-                if let Some(p) = row.sequence {
-                    pages.records.insert(p, row);
-                }
+            for entry in entries {
+                pages.entries.insert(entry.position, entry);
             }
         }
-        Ok(match pages.records.remove(&position) {
+        Ok(match pages.entries.remove(&position) {
+            Some(entry) => AtPosition::Recorded(entry),
             None => AtPosition::Nothing,
-            Some(row) if row.key == key => AtPosition::Same(row),
-            Some(row) => {
-                let other = row.key.clone();
-                // Leave it for the call it belongs to, if any.
-                pages.records.insert(position, row);
-                AtPosition::Other(other)
-            }
         })
     }
 }

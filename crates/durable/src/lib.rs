@@ -22,23 +22,23 @@
 //! The guarantees, the data model and the defects of the original design
 //! that this crate avoids are described in the repository's README.
 
-mod client;
-mod codec;
-mod connect;
-mod control;
-mod ctx;
-mod error;
-mod executor;
-mod finish;
-mod history;
-mod liveness;
-mod queue;
-mod registry;
-mod retry;
-mod status;
-mod step;
-mod store;
-mod worker;
+mod call; // the one protocol of every durable call, and its pure decision
+mod client; // Client: enqueue, run inline, handles, management, the read model
+mod codec; // checks on names and values users hand in
+mod connect; // connect, init
+mod ctx; // Ctx: start, steps, children, waits, finishing
+mod error; // DurableError
+mod executor; // Executor: an explicit identity, recovery
+mod history; // a workflow's journal, read in pages as it replays
+mod identity; // the executor identity: lease, heartbeat, liveness
+mod queue; // Queue and its limits
+mod read; // the read model's serde types
+mod registry; // workflow functions by name
+mod retry; // RetryPolicy
+mod runner; // runs a registered workflow; one classification of outcomes
+mod status; // Status, StepKind
+mod store; // the storage interface, and its SQL implementation
+mod worker; // Worker: the claim loop
 
 pub use client::{Client, EnqueueOptions, WorkflowHandle};
 pub use connect::{connect, init};
@@ -46,9 +46,10 @@ pub use ctx::Ctx;
 pub use error::DurableError;
 pub use executor::{DEFAULT_LEASE, Executor};
 pub use queue::{DEFAULT_QUEUE, Queue};
+pub use read::{StepSummary, WorkflowSummary, WorkflowTree};
 pub use registry::Registry;
 pub use retry::RetryPolicy;
-pub use status::Status;
+pub use status::{Status, StepKind};
 pub use worker::Worker;
 
 /// The SeaORM version `durable` is built with, for users' own queries.

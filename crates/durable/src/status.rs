@@ -1,31 +1,53 @@
-//! Task kinds and statuses, as stored in the `kind` and `status` columns.
+//! Statuses of workflows and steps, and kinds of durable calls, as stored
+//! in the `status` and `kind` columns.
 
 use sea_orm::DbErr;
+use serde::{Deserialize, Serialize};
 
-/// What a task row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+/// What kind of durable call a step is.
+///
+/// ```
+/// assert_eq!(durable::StepKind::Transaction.as_str(), "TRANSACTION");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum StepKind {
+    /// A child workflow (`ctx.child`).
     Workflow,
+    /// A step (`ctx.step`, `ctx.step_with_retry`).
     Step,
+    /// A transaction step (`ctx.transaction`).
     Transaction,
+    /// A call that suspends the workflow until a time or an event.
+    Wait,
 }
 
-impl Kind {
-    pub(crate) fn as_str(self) -> &'static str {
+impl StepKind {
+    /// The name stored in the `kind` column.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Workflow => "WORKFLOW",
-            Kind::Step => "STEP",
-            Kind::Transaction => "TRANSACTION",
+            StepKind::Workflow => "WORKFLOW",
+            StepKind::Step => "STEP",
+            StepKind::Transaction => "TRANSACTION",
+            StepKind::Wait => "WAIT",
         }
     }
 
     pub(crate) fn parse(s: &str) -> Result<Self, DbErr> {
         match s {
-            "WORKFLOW" => Ok(Kind::Workflow),
-            "STEP" => Ok(Kind::Step),
-            "TRANSACTION" => Ok(Kind::Transaction),
-            other => Err(DbErr::Type(format!("unknown task kind {other:?}"))),
+            "WORKFLOW" => Ok(StepKind::Workflow),
+            "STEP" => Ok(StepKind::Step),
+            "TRANSACTION" => Ok(StepKind::Transaction),
+            "WAIT" => Ok(StepKind::Wait),
+            other => Err(DbErr::Type(format!("unknown step kind {other:?}"))),
         }
+    }
+}
+
+impl std::fmt::Display for StepKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -34,10 +56,13 @@ impl Kind {
 /// ```
 /// assert!(durable::Status::Completed.is_terminal());
 /// assert_eq!(durable::Status::Paused.as_str(), "PAUSED");
+/// assert_eq!(serde_json::to_string(&durable::Status::Running).unwrap(), "\"RUNNING\"");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
-    /// Created or enqueued, not running (or released by its executor).
+    /// Created or enqueued, not running (or released by its executor, or
+    /// suspended until a time or an event).
     Pending,
     /// Owned by an executor that is running it.
     Running,
@@ -45,7 +70,7 @@ pub enum Status {
     Completed,
     /// Finished with an error.
     Failed,
-    /// Paused by a management call; resumes with `Ctx::resume`.
+    /// Paused by a management call; resumes with `Client::resume`.
     Paused,
     /// Cancelled by a management call; terminal.
     Cancelled,
@@ -78,7 +103,7 @@ impl Status {
             "FAILED" => Ok(Status::Failed),
             "PAUSED" => Ok(Status::Paused),
             "CANCELLED" => Ok(Status::Cancelled),
-            other => Err(DbErr::Type(format!("unknown task status {other:?}"))),
+            other => Err(DbErr::Type(format!("unknown status {other:?}"))),
         }
     }
 

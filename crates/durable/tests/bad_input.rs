@@ -418,9 +418,9 @@ async fn unknown_ids_are_not_found(backend: Backend) {
     Ctx::start(&t.db, "exists", None).await.unwrap();
     let id = Uuid::new_v4();
     for result in [
-        Ctx::pause(&t.db, id).await,
-        Ctx::resume(&t.db, id).await,
-        Ctx::cancel(&t.db, id).await,
+        durable::Client::new(&t.db).pause(id).await,
+        durable::Client::new(&t.db).resume(id).await,
+        durable::Client::new(&t.db).cancel(id).await,
     ] {
         assert!(matches!(result, Err(DurableError::NotFound(x)) if x == id));
     }
@@ -450,7 +450,7 @@ async fn unrelated_workflow_survives_bad_input(backend: Backend) {
     step_failed(bad.step("map", never::<u64>()).await);
     invalid(bad.step("s", never::<u64>()).await);
     assert!(matches!(
-        Ctx::cancel(&t.db, Uuid::new_v4()).await,
+        durable::Client::new(&t.db).cancel(Uuid::new_v4()).await,
         Err(DurableError::NotFound(_))
     ));
 

@@ -36,7 +36,10 @@ async fn pause_cascades_and_blocks_steps(backend: Backend) {
     let finished = root.child("finished", None).await.unwrap();
     finished.complete(&"done").await.unwrap();
 
-    Ctx::pause(&t.db, root.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .pause(root.task_id())
+        .await
+        .unwrap();
 
     for id in [root.task_id(), child.task_id(), grandchild.task_id()] {
         assert_eq!(row(&t.db, id).await.status, "PAUSED", "task {id}");
@@ -77,8 +80,14 @@ async fn resume_reactivates_subtree(backend: Backend) {
     let root = Ctx::start(&t.db, "tree", None).await.unwrap();
     let child = root.child("kid", None).await.unwrap();
     let grandchild = child.child("grandkid", None).await.unwrap();
-    Ctx::pause(&t.db, root.task_id()).await.unwrap();
-    Ctx::resume(&t.db, root.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .pause(root.task_id())
+        .await
+        .unwrap();
+    durable::Client::new(&t.db)
+        .resume(root.task_id())
+        .await
+        .unwrap();
 
     assert_eq!(row(&t.db, root.task_id()).await.status, "RUNNING");
     assert_eq!(row(&t.db, child.task_id()).await.status, "PENDING");
@@ -114,7 +123,10 @@ async fn cancel_cascades_and_is_terminal(backend: Backend) {
     let grandchild = child.child("grandkid", None).await.unwrap();
     let a_before = row_under(&t.db, root.task_id(), "a#0").await;
 
-    Ctx::cancel(&t.db, root.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .cancel(root.task_id())
+        .await
+        .unwrap();
 
     for id in [root.task_id(), child.task_id(), grandchild.task_id()] {
         let r = row(&t.db, id).await;
@@ -140,19 +152,19 @@ async fn cancel_cascades_and_is_terminal(backend: Backend) {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 
     assert_transition(
-        Ctx::resume(&t.db, root.task_id()).await,
+        durable::Client::new(&t.db).resume(root.task_id()).await,
         root.task_id(),
         "resume",
         "CANCELLED",
     );
     assert_transition(
-        Ctx::pause(&t.db, root.task_id()).await,
+        durable::Client::new(&t.db).pause(root.task_id()).await,
         root.task_id(),
         "pause",
         "CANCELLED",
     );
     assert_transition(
-        Ctx::resume(&t.db, child.task_id()).await,
+        durable::Client::new(&t.db).resume(child.task_id()).await,
         child.task_id(),
         "resume",
         "CANCELLED",
@@ -166,7 +178,10 @@ async fn restarted_cancelled_workflow_reports_cancelled(backend: Backend) {
     let t = TestDb::new(backend).await;
     let ctx = Ctx::start(&t.db, "stopped", None).await.unwrap();
     ctx.step("a", || async { Ok(1) }).await.unwrap();
-    Ctx::cancel(&t.db, ctx.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .cancel(ctx.task_id())
+        .await
+        .unwrap();
     drop(ctx);
 
     let ctx = Ctx::start(&t.db, "stopped", None).await.unwrap();
@@ -187,9 +202,12 @@ async fn invalid_transitions_are_typed_errors(backend: Backend) {
     let paused = Ctx::start_with_key(&t.db, "wf", "paused", None)
         .await
         .unwrap();
-    Ctx::pause(&t.db, paused.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .pause(paused.task_id())
+        .await
+        .unwrap();
     assert_transition(
-        Ctx::pause(&t.db, paused.task_id()).await,
+        durable::Client::new(&t.db).pause(paused.task_id()).await,
         paused.task_id(),
         "pause",
         "PAUSED",
@@ -200,7 +218,7 @@ async fn invalid_transitions_are_typed_errors(backend: Backend) {
         .await
         .unwrap();
     assert_transition(
-        Ctx::resume(&t.db, running.task_id()).await,
+        durable::Client::new(&t.db).resume(running.task_id()).await,
         running.task_id(),
         "resume",
         "RUNNING",
@@ -212,13 +230,13 @@ async fn invalid_transitions_are_typed_errors(backend: Backend) {
         .unwrap();
     done.complete(&"ok").await.unwrap();
     assert_transition(
-        Ctx::cancel(&t.db, done.task_id()).await,
+        durable::Client::new(&t.db).cancel(done.task_id()).await,
         done.task_id(),
         "cancel",
         "COMPLETED",
     );
     assert_transition(
-        Ctx::pause(&t.db, done.task_id()).await,
+        durable::Client::new(&t.db).pause(done.task_id()).await,
         done.task_id(),
         "pause",
         "COMPLETED",
@@ -234,7 +252,7 @@ async fn invalid_transitions_are_typed_errors(backend: Backend) {
         .unwrap();
     failed.fail("broken").await.unwrap();
     assert_transition(
-        Ctx::cancel(&t.db, failed.task_id()).await,
+        durable::Client::new(&t.db).cancel(failed.task_id()).await,
         failed.task_id(),
         "cancel",
         "FAILED",
@@ -243,10 +261,15 @@ async fn invalid_transitions_are_typed_errors(backend: Backend) {
     let cancelled = Ctx::start_with_key(&t.db, "wf", "cancelled", None)
         .await
         .unwrap();
-    Ctx::cancel(&t.db, cancelled.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .cancel(cancelled.task_id())
+        .await
+        .unwrap();
     let first_cancel = row(&t.db, cancelled.task_id()).await.completed_ms;
     assert_transition(
-        Ctx::cancel(&t.db, cancelled.task_id()).await,
+        durable::Client::new(&t.db)
+            .cancel(cancelled.task_id())
+            .await,
         cancelled.task_id(),
         "cancel",
         "CANCELLED",
@@ -258,9 +281,9 @@ async fn invalid_transitions_are_typed_errors(backend: Backend) {
 
     let unknown = Uuid::new_v4();
     for result in [
-        Ctx::pause(&t.db, unknown).await,
-        Ctx::resume(&t.db, unknown).await,
-        Ctx::cancel(&t.db, unknown).await,
+        durable::Client::new(&t.db).pause(unknown).await,
+        durable::Client::new(&t.db).resume(unknown).await,
+        durable::Client::new(&t.db).cancel(unknown).await,
     ] {
         assert!(
             matches!(result, Err(DurableError::NotFound(id)) if id == unknown),
@@ -283,7 +306,10 @@ async fn pause_from_another_pool_is_seen(backend: Backend) {
     ctx.step("a", || async { Ok(1) }).await.unwrap();
 
     let other = TestDb::connect(&t.url).await;
-    Ctx::pause(&other, ctx.task_id()).await.unwrap();
+    durable::Client::new(&other)
+        .pause(ctx.task_id())
+        .await
+        .unwrap();
     assert_eq!(row(&t.db, ctx.task_id()).await.status, "PAUSED");
 
     let calls = Arc::new(AtomicU32::new(0));
@@ -293,7 +319,10 @@ async fn pause_from_another_pool_is_seen(backend: Backend) {
 
     // After a resume the workflow runs again (a new run, as after any
     // interruption) and the step that was refused now runs.
-    Ctx::resume(&other, ctx.task_id()).await.unwrap();
+    durable::Client::new(&other)
+        .resume(ctx.task_id())
+        .await
+        .unwrap();
     drop(ctx);
     let ctx = Ctx::start(&t.db, "remote", None).await.unwrap();
     assert_eq!(ctx.step("a", || async { Ok(99) }).await.unwrap(), 1);
@@ -312,7 +341,10 @@ async fn child_of_paused_parent_cannot_start(backend: Backend) {
     let kid = root.child("kid", None).await.unwrap();
 
     // Pause only the child: its new children are refused, the root goes on.
-    Ctx::pause(&t.db, kid.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .pause(kid.task_id())
+        .await
+        .unwrap();
     let err = kid.child("late", None).await.unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
     assert!(child_row(&t.db, kid.task_id(), "late#0").await.is_none());
@@ -320,13 +352,22 @@ async fn child_of_paused_parent_cannot_start(backend: Backend) {
     assert_eq!(root.step("free", || async { Ok(1) }).await.unwrap(), 1);
 
     // Pause the root: a new child of the root is refused too, even after a restart.
-    Ctx::resume(&t.db, kid.task_id()).await.unwrap();
-    Ctx::pause(&t.db, root.task_id()).await.unwrap();
+    durable::Client::new(&t.db)
+        .resume(kid.task_id())
+        .await
+        .unwrap();
+    durable::Client::new(&t.db)
+        .pause(root.task_id())
+        .await
+        .unwrap();
     let err = root.child("second", None).await.unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
     drop((root, kid));
     let root = Ctx::start(&t.db, "tree", None).await.unwrap();
-    let err = root.child("kid", None).await.unwrap_err();
+    // The recorded child comes back (a replay starts nothing), but no step
+    // of it starts while the root is paused.
+    let kid = root.child("kid", None).await.unwrap();
+    let err = kid.step("k", || async { Ok(5) }).await.unwrap_err();
     assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
     assert_eq!(root.step("free", || async { Ok(99) }).await.unwrap(), 1);
     let calls = Arc::new(AtomicU32::new(0));
@@ -343,7 +384,28 @@ async fn child_of_paused_parent_cannot_start(backend: Backend) {
     assert_eq!(row(&t.db, root.task_id()).await.status, "PAUSED");
 }
 
+/// The seed's management calls on `Ctx` (deprecated for `Client`) still
+/// work, with the same transitions.
+#[allow(deprecated)]
+async fn seed_management_calls_still_work(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let ctx = Ctx::start(&t.db, "seed", None).await.unwrap();
+    let _: u32 = ctx.step("a", || async { Ok(1) }).await.unwrap();
+    Ctx::pause(&t.db, ctx.task_id()).await.unwrap();
+    assert_eq!(row(&t.db, ctx.task_id()).await.status, "PAUSED");
+    Ctx::resume(&t.db, ctx.task_id()).await.unwrap();
+    assert_eq!(row(&t.db, ctx.task_id()).await.status, "RUNNING");
+    Ctx::cancel(&t.db, ctx.task_id()).await.unwrap();
+    assert_eq!(row(&t.db, ctx.task_id()).await.status, "CANCELLED");
+    let err = Ctx::resume(&t.db, ctx.task_id()).await.unwrap_err();
+    assert!(
+        matches!(err, DurableError::InvalidTransition { .. }),
+        "{err:?}"
+    );
+}
+
 both_backends!(
+    seed_management_calls_still_work,
     pause_cascades_and_blocks_steps,
     resume_reactivates_subtree,
     cancel_cascades_and_is_terminal,

@@ -56,7 +56,9 @@ async fn fresh_step_costs_two_statements_replay_one_read_per_page(backend: Backe
 }
 
 /// A transaction step adds only its checkpoint write to the user's
-/// transaction; a new child workflow costs one read and one claim.
+/// transaction; a new child workflow costs one read and one transaction
+/// of two writes (its row, and the entry in its parent's journal); a
+/// recorded child costs nothing.
 async fn transaction_and_child_costs(backend: Backend) {
     let t = TestDb::new(backend).await;
     let (db, count) = t.counted().await;
@@ -70,12 +72,26 @@ async fn transaction_and_child_costs(backend: Backend) {
     assert_eq!(count.total() - before, 2);
     let before = count.total();
     let child = ctx.child("kid", None).await.unwrap();
-    assert_eq!(count.total() - before, 2);
+    assert_eq!(count.total() - before, 3);
     // The new child has no history to read: its first step is two statements.
     let before = count.total();
     let _: u32 = child.step("s", || async { Ok(1) }).await.unwrap();
     assert_eq!(count.total() - before, 2);
     child.complete(&1).await.unwrap();
+    ctx.complete(&2).await.unwrap();
+    drop((ctx, child));
+
+    // Replaying the tree: one history read for the root (the child's row
+    // comes with it), one for the child, nothing else.
+    let ctx = Ctx::start(&db, "cost", None).await.unwrap();
+    let before = count.total();
+    let _: u32 = ctx
+        .transaction("tx", |_tx| Box::pin(async { Ok(9) }))
+        .await
+        .unwrap();
+    let child = ctx.child("kid", None).await.unwrap();
+    let _: u32 = child.step("s", || async { Ok(9) }).await.unwrap();
+    assert_eq!(count.total() - before, 2, "history pages of root and child");
 }
 
 both_backends!(

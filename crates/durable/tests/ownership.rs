@@ -9,9 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Backend, TestDb, children, counted, expire, root, root_count};
-use durable::sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-};
+use durable::sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use durable::{Ctx, DurableError, Executor, Uuid};
 use durable_db::entity::{executor, task};
 use serde_json::json;
@@ -277,35 +275,32 @@ async fn plant_dead_process_workflow(db: &DatabaseConnection, key: &str) -> (Uui
         .trim()
         .to_string();
     let owner = Uuid::new_v4();
-    executor::Entity::insert(executor::ActiveModel {
-        id: Set(owner),
-        hostname: Set(hostname),
-        pid: Set(pid),
-        pid_started: Set(12345),
-        started_ms: Set(0),
-        lease_expires_ms: Set(i64::MAX / 2),
-        ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await
-    .unwrap();
+    let planted = common::execute(
+        db,
+        "INSERT INTO durable_executor (id, hostname, pid, pid_started, started_ms, lease_expires_ms) \
+         VALUES ($1, $2, $3, 12345, 0, $4)",
+        vec![
+            common::id_value(db, owner),
+            hostname.into(),
+            pid.into(),
+            (i64::MAX / 2).into(),
+        ],
+    )
+    .await;
+    assert_eq!(planted, 1);
     let id = Uuid::new_v4();
-    task::Entity::insert(task::ActiveModel {
-        id: Set(id),
-        root_id: Set(id),
-        parent_id: Set(None),
-        task_key: Set(key.to_string()),
-        name: Set(key.to_string()),
-        kind: Set("WORKFLOW".to_string()),
-        status: Set("RUNNING".to_string()),
-        owner_id: Set(Some(owner)),
-        lease_epoch: Set(1),
-        created_ms: Set(0),
-        ..Default::default()
-    })
-    .exec_without_returning(db)
-    .await
-    .unwrap();
+    let planted = common::execute(
+        db,
+        "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, owner_id, lease_epoch, created_ms) \
+         VALUES ($1, $1, $2, $2, 'RUNNING', $3, 1, 0)",
+        vec![
+            common::id_value(db, id),
+            key.into(),
+            common::id_value(db, owner),
+        ],
+    )
+    .await;
+    assert_eq!(planted, 1);
     (owner, id)
 }
 

@@ -165,7 +165,11 @@ async fn lease_live(t: &TestDb, id: Uuid) -> bool {
         "SELECT COUNT(*) FROM durable_executor WHERE id = $1 AND lease_expires_ms > {}",
         db_now(t.backend)
     );
-    let stmt = Statement::from_sql_and_values(t.db.get_database_backend(), &sql, [id.into()]);
+    let stmt = Statement::from_sql_and_values(
+        t.db.get_database_backend(),
+        &sql,
+        [common::id_value(&t.db, id)],
+    );
     let row = t.db.query_one_raw(stmt).await.unwrap().unwrap();
     row.try_get_by_index::<i64>(0).unwrap() == 1
 }
@@ -189,7 +193,7 @@ fn sampler(t: &TestDb, queue: &'static str) -> (Arc<AtomicBool>, tokio::task::Jo
         Backend::Sqlite => "",
     };
     let sql = format!(
-        "SELECT t.owner_id, t.concurrency_key FROM durable_task t JOIN durable_executor e \
+        "SELECT t.owner_id, t.concurrency_key FROM durable_workflow t JOIN durable_executor e \
          ON e.id = t.owner_id WHERE t.parent_id IS NULL AND t.queue = $1 \
          AND t.status = 'RUNNING' AND e.lease_expires_ms > {} {alive}",
         db_now(t.backend)
@@ -204,7 +208,7 @@ fn sampler(t: &TestDb, queue: &'static str) -> (Arc<AtomicBool>, tokio::task::Jo
             let rows = db.query_all_raw(stmt).await.unwrap();
             let (mut keys, mut owners) = (HashMap::new(), HashMap::new());
             for row in &rows {
-                let owner: Uuid = row.try_get_by_index(0).unwrap();
+                let owner = common::id_at(&db, row, 0);
                 *owners.entry(owner).or_insert(0) += 1;
                 if let Some(key) = row.try_get_by_index::<Option<String>>(1).unwrap() {
                     *keys.entry(key).or_insert(0) += 1;

@@ -1,4 +1,7 @@
-//! `durable_executor`: one row per executor (a process that owns workflows).
+//! `durable_executor`: one row per executor (a process that owns workflows),
+//! read through the view `durable_executor_v1` (read-only; on SQLite the
+//! table holds ids as text since schema v2, the view gives the blobs this
+//! entity decodes).
 //!
 //! On PostgreSQL an executor also holds a session advisory lock on a
 //! connection of its own: when the process dies the server drops the
@@ -15,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// One executor row.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, Serialize, Deserialize)]
-#[sea_orm(table_name = "durable_executor")]
+#[sea_orm(table_name = "durable_executor_v1")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,

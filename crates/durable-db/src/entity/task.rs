@@ -1,5 +1,13 @@
 //! `durable_task`: one row per node of a workflow tree (workflow, child
-//! workflow, step or transaction step).
+//! workflow, step or transaction step), in the shape of schema v1.
+//!
+//! Since schema v2 this is a **read-only view** over `durable_workflow` and
+//! `durable_step`, kept so that reads written against v1 keep working on
+//! both backends (ids are blobs again on SQLite). Writes through it fail.
+//! A step row's `id` is derived from its workflow's id and its position;
+//! `retry_count` and `max_retries` are 0 on workflow rows. New code reads
+//! the read model of the `durable` crate (`Client::workflow`,
+//! `Client::tree`) instead.
 //!
 //! Identity: a root workflow is unique by `task_key` (its idempotency key,
 //! the workflow name by default); every other node is unique by

@@ -9,6 +9,7 @@
 
 mod postgres;
 mod sqlite;
+mod tables_v2;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
@@ -16,12 +17,13 @@ use sea_orm::{
 };
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// One migration: its version and the DDL statements that bring the schema to it.
+/// One migration: its version and the statements that bring the schema to
+/// it, in groups run one after the other.
 struct Migration {
     version: i64,
-    statements: &'static [&'static str],
+    parts: &'static [&'static [&'static str]],
 }
 
 /// Create the `durable` tables or bring them up to [`SCHEMA_VERSION`].
@@ -76,7 +78,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         )));
     }
     for migration in migrations.iter().filter(|m| m.version > current) {
-        for statement in migration.statements {
+        for statement in migration.parts.iter().flat_map(|part| part.iter()) {
             txn.execute_unprepared(statement).await?;
         }
         txn.execute_raw(Statement::from_sql_and_values(

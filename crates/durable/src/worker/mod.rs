@@ -9,26 +9,24 @@
 //! always runs.
 
 mod claim;
-mod run;
-mod wakeup;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::client::Client;
+use crate::ctx::Ctx;
 use crate::error::DurableError;
 use crate::executor::Executor;
+use crate::identity::ExecutorCore;
 use crate::queue::DEFAULT_QUEUE;
 use crate::registry::Registry;
-use crate::store::{self, ClaimFilter};
-
-pub(crate) use run::settle_workflow;
+use crate::store::{ClaimFilter, WorkflowRow};
 
 /// How often a worker looks for owners on this host whose process is gone.
 const OWNER_CHECK: Duration = Duration::from_secs(1);
@@ -174,16 +172,19 @@ impl Worker {
     /// [`DurableError::Db`] if the executor cannot register at start.
     /// Errors while running are logged and retried, never fatal.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DurableError> {
+        let inner = self.executor.core.clone();
+        let store = inner.store.clone();
         for queue in &self.queues {
-            if store::queue_by_name(&self.db, &queue.name).await?.is_none() {
+            if store.queue(&queue.name).await?.is_none() {
                 return Err(DurableError::UnknownQueue(queue.name.clone()));
             }
         }
-        let inner = self.executor.inner.clone();
         inner.ensure_registered().await?;
         let wake = Arc::new(Notify::new());
-        let listener = (self.db.get_database_backend() == DbBackend::Postgres)
-            .then(|| tokio::spawn(wakeup::listen(self.db.clone(), wake.clone())));
+        let listener = {
+            let (store, wake) = (store.clone(), wake.clone());
+            tokio::spawn(async move { store.listen(wake).await })
+        };
         let slots = Arc::new(Semaphore::new(self.slots));
         let names = self.registry.names_json();
         let filter = ClaimFilter {
@@ -212,7 +213,7 @@ impl Worker {
                         &slots,
                         queue.and_then(|q| self.queues[q].slots.as_ref()),
                     );
-                    tasks.spawn(run::run_one(
+                    tasks.spawn(run_one(
                         inner.clone(),
                         self.registry.clone(),
                         row,
@@ -242,14 +243,12 @@ impl Worker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        let released = store::release_owned(&self.db, inner.id).await?;
-        store::expire_executor(&self.db, inner.id).await?;
+        let released = store.release_owned(inner.id).await?;
+        store.expire_executor(inner.id).await?;
         if released > 0 {
-            store::notify(&self.db, DEFAULT_QUEUE).await?;
+            store.notify(DEFAULT_QUEUE).await?;
         }
-        if let Some(listener) = listener {
-            listener.abort();
-        }
+        listener.abort();
         tracing::info!(executor = %inner.id, released, "worker stopped");
         Ok(())
     }
@@ -261,16 +260,17 @@ impl Worker {
         &self,
         slots: &Semaphore,
         filter: &ClaimFilter<'_>,
-    ) -> Vec<(Option<usize>, Vec<store::TaskRow>)> {
+    ) -> Vec<(Option<usize>, Vec<WorkflowRow>)> {
         let mut claimed = Vec::new();
         let me = self.executor.id();
+        let store = &self.executor.core.store;
         let mut free = slots.available_permits();
         for (index, queue) in self.queues.iter().enumerate() {
             let room = claim::room(free, queue.slots.as_deref());
             if room == 0 {
                 continue;
             }
-            match claim::from_queue(&self.db, me, &queue.name, room, filter).await {
+            match store.claim_from_queue(&queue.name, me, room, filter).await {
                 Ok(rows) => {
                     free -= rows.len().min(free);
                     claimed.push((Some(index), rows));
@@ -279,11 +279,47 @@ impl Worker {
             }
         }
         if free > 0 {
-            match claim::orphans(&self.db, me, free, filter).await {
+            match store.claim_orphans(me, free, filter).await {
                 Ok(rows) => claimed.push((None, rows)),
                 Err(err) => tracing::warn!(error = %err, "claiming orphaned workflows failed"),
             }
         }
         claimed
     }
+}
+
+/// Run one claimed workflow's registered function to its end and record
+/// the outcome (the runner shared with `Client::run`), then wake the loop.
+async fn run_one(
+    executor: Arc<ExecutorCore>,
+    registry: Arc<Registry>,
+    row: WorkflowRow,
+    _permits: claim::Permits,
+    wake: Arc<Notify>,
+) {
+    let (id, name) = (row.id, row.name.clone());
+    let queue = row.queue.clone();
+    let Some(workflow) = registry.get(&name) else {
+        // Claims only select registered names; this is a bug if it happens.
+        tracing::error!(workflow.id = %id, workflow.name = %name, "claimed a workflow with no function");
+        return;
+    };
+    let store = executor.store.clone();
+    let ctx = Ctx::claimed(executor, row, false);
+    match crate::runner::run(workflow, ctx).await {
+        Ok(()) => tracing::debug!(workflow.id = %id, workflow.name = %name, "workflow finished"),
+        Err(DurableError::Suspended { wake_at_ms, .. }) => {
+            tracing::debug!(workflow.id = %id, workflow.name = %name, ?wake_at_ms, "workflow suspended");
+        }
+        Err(err) => {
+            tracing::debug!(workflow.id = %id, workflow.name = %name, error = %err, "workflow stopped");
+        }
+    }
+    // A slot of the queue is free: other workers may claim now.
+    if let Some(queue) = queue
+        && let Err(err) = store.notify(&queue).await
+    {
+        tracing::debug!(error = %err, "notify failed");
+    }
+    wake.notify_one();
 }

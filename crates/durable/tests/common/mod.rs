@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use durable::sea_orm::{
-    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, Statement,
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryResult, Statement, Value,
 };
 use durable::{DurableError, Uuid};
 use durable_db::entity::task;
@@ -184,15 +184,48 @@ pub async fn children(db: &DatabaseConnection, parent: Uuid) -> Vec<task::Model>
         .unwrap()
 }
 
+/// An id bound the way the backend stores it: `UUID` on PostgreSQL,
+/// hyphenated text on SQLite (schema v2).
+pub fn id_value(db: &DatabaseConnection, id: Uuid) -> Value {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => id.hyphenated().to_string().into(),
+        _ => id.into(),
+    }
+}
+
+/// An id column of a raw query's row, read the way the backend stores it.
+pub fn id_at(db: &DatabaseConnection, row: &QueryResult, index: usize) -> Uuid {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let text: String = row.try_get_by_index(index).unwrap();
+            Uuid::parse_str(&text).unwrap()
+        }
+        _ => row.try_get_by_index(index).unwrap(),
+    }
+}
+
+/// A nullable id column of a raw query's row.
+pub fn opt_id_at(db: &DatabaseConnection, row: &QueryResult, index: usize) -> Option<Uuid> {
+    match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            let text: Option<String> = row.try_get_by_index(index).unwrap();
+            text.map(|t| Uuid::parse_str(&t).unwrap())
+        }
+        _ => row.try_get_by_index(index).unwrap(),
+    }
+}
+
+/// Run one statement with bound values; the rows it changed.
+pub async fn execute(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> u64 {
+    let stmt = Statement::from_sql_and_values(db.get_database_backend(), sql, values);
+    db.execute_raw(stmt).await.unwrap().rows_affected()
+}
+
 /// Declare an executor dead at once, as an expired lease would (as if it
 /// had stalled past its lease).
 pub async fn expire(db: &DatabaseConnection, executor: Uuid) {
-    let stmt = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1",
-        [executor.into()],
-    );
-    assert_eq!(db.execute_raw(stmt).await.unwrap().rows_affected(), 1);
+    let sql = "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1";
+    assert_eq!(execute(db, sql, vec![id_value(db, executor)]).await, 1);
 }
 
 /// A step body that counts its runs in `calls` and returns `value`.

@@ -263,9 +263,13 @@ async fn record_history(
             .as_millis(),
     )
     .unwrap_or(i64::MAX);
-    let sql = match backend {
-        Backend::Postgres => sql::HISTORY_POSTGRES,
-        Backend::Sqlite => sql::HISTORY_SQLITE,
+    // Ids are UUIDs on PostgreSQL and hyphenated text on SQLite.
+    let (sql, workflow): (&str, durable::sea_orm::Value) = match backend {
+        Backend::Postgres => (sql::HISTORY_POSTGRES, ctx.task_id().into()),
+        Backend::Sqlite => (
+            sql::HISTORY_SQLITE,
+            ctx.task_id().hyphenated().to_string().into(),
+        ),
     };
     let mut first = 0u32;
     while first < steps {
@@ -274,7 +278,7 @@ async fn record_history(
             db.get_database_backend(),
             sql,
             [
-                ctx.task_id().into(),
+                workflow.clone(),
                 output.clone().into(),
                 now_ms.into(),
                 i32::try_from(first).unwrap_or(i32::MAX).into(),

@@ -11,18 +11,18 @@ pub(crate) const FLOOR_TABLE_SQLITE: &str =
 /// One autocommitted row. `$1` id, `$2` JSON text.
 pub(crate) const FLOOR_INSERT: &str = "INSERT INTO bench_floor (id, body) VALUES ($1, $2)";
 
-/// Completed step rows `noop#i` at positions `$4..=$5` of workflow `$1`
-/// (root and parent), each with output `$2` and times `$3`, as the SDK's
-/// `commit_step` writes them.
-pub(crate) const HISTORY_POSTGRES: &str = "INSERT INTO durable_task \
-     (id, root_id, parent_id, task_key, name, kind, status, sequence, output, created_ms, started_ms, completed_ms) \
-     SELECT gen_random_uuid(), $1, $1, 'noop#' || i, 'noop', 'STEP', 'COMPLETED', i, $2, $3, $3, $3 \
+/// Completed journal entries `noop#i` at positions `$4..=$5` of workflow
+/// `$1` (its id as the backend stores it), each with output `$2` and
+/// times `$3`, as the SDK's commit writes them.
+pub(crate) const HISTORY_POSTGRES: &str = "INSERT INTO durable_step \
+     (workflow_id, position, step_key, name, kind, status, output, created_ms, started_ms, completed_ms) \
+     SELECT $1, i, 'noop#' || i, 'noop', 'STEP', 'COMPLETED', $2, $3, $3, $3 \
      FROM generate_series($4::INTEGER, $5::INTEGER) AS s(i)";
 /// As [`HISTORY_POSTGRES`], with a recursive counter for `generate_series`.
-pub(crate) const HISTORY_SQLITE: &str = "INSERT INTO durable_task \
-     (id, root_id, parent_id, task_key, name, kind, status, sequence, output, created_ms, started_ms, completed_ms) \
+pub(crate) const HISTORY_SQLITE: &str = "INSERT INTO durable_step \
+     (workflow_id, position, step_key, name, kind, status, output, created_ms, started_ms, completed_ms) \
      WITH RECURSIVE s(i) AS (SELECT CAST($4 AS INTEGER) UNION ALL SELECT i + 1 FROM s WHERE i < $5) \
-     SELECT randomblob(16), $1, $1, 'noop#' || i, 'noop', 'STEP', 'COMPLETED', i, $2, $3, $3, $3 FROM s";
+     SELECT $1, i, 'noop#' || i, 'noop', 'STEP', 'COMPLETED', $2, $3, $3, $3 FROM s";
 
 /// Server version and durability settings.
 pub(crate) const POSTGRES_SETTINGS: &str = "SELECT current_setting('server_version'), \

@@ -1,13 +1,11 @@
-//! PostgreSQL DDL.
+//! Schema v1 on PostgreSQL: one table for the whole task tree. Kept as it
+//! shipped: a new database goes through it, then through v2.
 
-use super::Migration;
+use crate::migration::Migration;
 
-/// Serializes concurrent `migrate` calls on one database (an arbitrary constant key).
-pub(super) const LOCK: &str = "SELECT pg_advisory_xact_lock(7305437826951731553)";
-
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+pub(in crate::migration) const V1: Migration = Migration {
     version: 1,
-    statements: &[
+    parts: &[&[
         "CREATE TABLE durable_task (
             id            UUID PRIMARY KEY,
             root_id       UUID NOT NULL,
@@ -70,5 +68,5 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             key_concurrency   INTEGER NULL
         )",
         "INSERT INTO durable_queue (name) VALUES ('default')",
-    ],
-}];
+    ]],
+};

@@ -1,8 +1,12 @@
 //! `Client`: enqueue workflows from anywhere, run registered workflows
-//! inline, declare queues, and wait for results through a `WorkflowHandle`.
+//! inline, declare queues, follow workflows through a `WorkflowHandle`;
+//! management and the read model in `manage.rs`.
+
+mod handle;
+mod manage;
+mod options;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use serde::Serialize;
@@ -12,13 +16,17 @@ use uuid::Uuid;
 use crate::codec;
 use crate::ctx::Ctx;
 use crate::error::DurableError;
-use crate::executor::ExecutorInner;
+use crate::identity::ExecutorCore;
 use crate::queue::{DEFAULT_QUEUE, Queue};
 use crate::registry::Registry;
-use crate::status::Status;
-use crate::store::{self, NewEnqueued, TaskRow};
+use crate::store::sql::SqlStore;
+use crate::store::{NewEnqueued, Store};
 
-/// Enqueues workflows and looks them up; needs no executor in this process.
+pub use handle::WorkflowHandle;
+pub use options::EnqueueOptions;
+
+/// Enqueues workflows, manages and reads them; needs no executor in this
+/// process.
 ///
 /// ```no_run
 /// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), durable::DurableError> {
@@ -35,93 +43,39 @@ use crate::store::{self, NewEnqueued, TaskRow};
 #[derive(Debug, Clone)]
 pub struct Client {
     db: DatabaseConnection,
+    store: Arc<dyn Store>,
     registry: Option<Arc<Registry>>,
-}
-
-/// Options of one enqueue: key, queue, priority, delay, concurrency key.
-///
-/// ```
-/// use durable::EnqueueOptions;
-/// use std::time::Duration;
-///
-/// let options = EnqueueOptions::new()
-///     .key("invoice-2026-11")
-///     .queue("billing")
-///     .priority(10)
-///     .delay(Duration::from_secs(60))
-///     .concurrency_key("customer-7");
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct EnqueueOptions {
-    key: Option<String>,
-    queue: Option<String>,
-    priority: i32,
-    delay: Option<Duration>,
-    concurrency_key: Option<String>,
-    app_version: Option<String>,
-}
-
-impl EnqueueOptions {
-    /// Defaults: a fresh key, the `default` queue, priority 0, no delay.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The workflow's key (idempotency key): enqueueing the same key again
-    /// returns the existing workflow instead of a new one.
-    pub fn key(mut self, key: impl Into<String>) -> Self {
-        self.key = Some(key.into());
-        self
-    }
-
-    /// The queue (declared with [`Client::declare_queue`]; `default` always exists).
-    pub fn queue(mut self, queue: impl Into<String>) -> Self {
-        self.queue = Some(queue.into());
-        self
-    }
-
-    /// Larger runs first within the queue (default 0).
-    pub fn priority(mut self, priority: i32) -> Self {
-        self.priority = priority;
-        self
-    }
-
-    /// Not before this long from now (database clock).
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = Some(delay);
-        self
-    }
-
-    /// Group for the queue's per-key concurrency limit (e.g. a customer id).
-    pub fn concurrency_key(mut self, key: impl Into<String>) -> Self {
-        self.concurrency_key = Some(key.into());
-        self
-    }
-
-    /// Only executors of this application version run it (default: the
-    /// first executor to start it records its own version).
-    pub fn app_version(mut self, version: impl Into<String>) -> Self {
-        self.app_version = Some(version.into());
-        self
-    }
 }
 
 impl Client {
     /// A client on this database. It cannot check workflow names (any
     /// executor may know them); [`Client::with_registry`] can.
+    ///
+    /// ```no_run
+    /// # fn demo(db: sea_orm::DatabaseConnection) {
+    /// let client = durable::Client::new(&db);
+    /// # }
+    /// ```
     pub fn new(db: &DatabaseConnection) -> Self {
         Self {
             db: db.clone(),
+            store: Arc::new(SqlStore::new(db)),
             registry: None,
         }
     }
 
     /// A client that knows the workflow functions: enqueue refuses unknown
     /// names, and [`Client::run`] can run workflows inline.
+    ///
+    /// ```no_run
+    /// # fn demo(db: sea_orm::DatabaseConnection) {
+    /// let client = durable::Client::with_registry(&db, std::sync::Arc::new(durable::Registry::new()));
+    /// # }
+    /// ```
     pub fn with_registry(db: &DatabaseConnection, registry: Arc<Registry>) -> Self {
         Self {
-            db: db.clone(),
             registry: Some(registry),
+            ..Self::new(db)
         }
     }
 
@@ -158,7 +112,7 @@ impl Client {
         let key = options.key.unwrap_or_else(|| Uuid::new_v4().to_string());
         codec::check_name("workflow key", &key)?;
         let queue = options.queue.as_deref().unwrap_or(DEFAULT_QUEUE);
-        if store::queue_by_name(&self.db, queue).await?.is_none() {
+        if self.store.queue(queue).await?.is_none() {
             return Err(DurableError::UnknownQueue(queue.to_string()));
         }
         let input = codec::encode_value("workflow input", input)?;
@@ -177,12 +131,12 @@ impl Client {
             delay_ms,
             app_version: options.app_version,
         };
-        if let Some(id) = store::enqueue(&self.db, &work).await? {
-            store::notify(&self.db, queue).await?;
+        if let Some(id) = self.store.enqueue(&work).await? {
+            self.store.notify(queue).await?;
             tracing::debug!(workflow.id = %id, workflow.name = name, queue, "enqueued");
             return Ok(self.handle_of(id, key, name.to_string(), true));
         }
-        let existing = store::root_by_key(&self.db, &key).await?.ok_or_else(|| {
+        let existing = self.store.root_by_key(&key).await?.ok_or_else(|| {
             DurableError::custom(format!("workflow '{key}' vanished while enqueueing"))
         })?;
         let detail = if existing.name != name {
@@ -208,12 +162,14 @@ impl Client {
 
     /// Run registered workflow `name` under `key` in this process, as
     /// [`Ctx::start_with_key`] would, and return its output. A finished
-    /// workflow returns its saved output (or error) without running.
+    /// workflow returns its saved output (or error) without running. It
+    /// runs as a worker would run it: a panic is recorded as a failure.
     ///
     /// # Errors
     /// [`DurableError::UnknownWorkflow`] without a registry that has `name`;
-    /// [`DurableError::WorkflowFailed`] if it failed; anything the
-    /// workflow returns.
+    /// [`DurableError::WorkflowFailed`] if it failed (or panicked);
+    /// [`DurableError::Suspended`] if it stopped to wait (a worker with the
+    /// function resumes it when it is due); anything the workflow returns.
     ///
     /// ```no_run
     /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
@@ -235,22 +191,22 @@ impl Client {
             DurableError::InvalidInput(format!("workflow input cannot be serialized: {e}"))
         })?;
         let ctx = Ctx::start_on(
-            ExecutorInner::process_default(&self.db),
+            ExecutorCore::process_default(&self.db),
             name,
             key,
             Some(input),
         )
         .await?;
-        let found = ctx.found.clone();
-        if !found.status.is_terminal() {
-            let finisher = ctx.finisher();
-            let result = workflow(ctx, found.input.clone()).await;
-            crate::worker::settle_workflow(&finisher, result).await?;
+        let id = ctx.id;
+        if !ctx.found.status.is_terminal() {
+            crate::runner::run(workflow, ctx).await?;
         }
-        let row = store::task_by_id(&self.db, found.id)
+        let row = self
+            .store
+            .workflow(id)
             .await?
-            .ok_or(DurableError::NotFound(found.id))?;
-        outcome(&row)?
+            .ok_or(DurableError::NotFound(id))?;
+        handle::outcome(&row)?
             .ok_or_else(|| DurableError::custom(format!("workflow '{key}' did not finish")))
     }
 
@@ -271,7 +227,7 @@ impl Client {
     /// ```
     pub async fn declare_queue(&self, queue: &Queue) -> Result<(), DurableError> {
         codec::check_name("queue", queue.name())?;
-        store::upsert_queue(&self.db, queue.name(), queue.limits()).await
+        self.store.declare_queue(queue.name(), queue.limits()).await
     }
 
     /// A handle on an existing workflow by id.
@@ -286,7 +242,9 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn handle(&self, id: Uuid) -> Result<WorkflowHandle, DurableError> {
-        let row = store::task_by_id(&self.db, id)
+        let row = self
+            .store
+            .workflow(id)
             .await?
             .ok_or(DurableError::NotFound(id))?;
         Ok(self.handle_of(row.id, row.key, row.name, false))
@@ -295,7 +253,7 @@ impl Client {
     /// A handle on an existing root workflow by key.
     ///
     /// # Errors
-    /// [`DurableError::InvalidInput`] if no workflow has this key.
+    /// [`DurableError::KeyNotFound`] if no workflow has this key.
     ///
     /// ```no_run
     /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
@@ -303,125 +261,21 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn handle_by_key(&self, key: &str) -> Result<WorkflowHandle, DurableError> {
-        let row = store::root_by_key(&self.db, key)
+        let row = self
+            .store
+            .root_by_key(key)
             .await?
-            .ok_or_else(|| DurableError::InvalidInput(format!("no workflow has key '{key}'")))?;
+            .ok_or_else(|| DurableError::KeyNotFound(key.to_string()))?;
         Ok(self.handle_of(row.id, row.key, row.name, false))
     }
 
     fn handle_of(&self, id: Uuid, key: String, name: String, new: bool) -> WorkflowHandle {
         WorkflowHandle {
-            db: self.db.clone(),
+            store: self.store.clone(),
             id,
             key,
             name,
             new,
         }
-    }
-}
-
-/// A workflow's id and the means to follow it: status and result.
-#[derive(Debug, Clone)]
-pub struct WorkflowHandle {
-    db: DatabaseConnection,
-    id: Uuid,
-    key: String,
-    name: String,
-    new: bool,
-}
-
-impl WorkflowHandle {
-    /// The workflow's id.
-    pub fn id(&self) -> Uuid {
-        self.id
-    }
-
-    /// The workflow's key (idempotency key).
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// The workflow's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// True if the enqueue that made this handle created the workflow;
-    /// false if the key already existed.
-    pub fn is_new(&self) -> bool {
-        self.new
-    }
-
-    /// The workflow's status now.
-    ///
-    /// # Errors
-    /// [`DurableError::NotFound`] if it was deleted.
-    ///
-    /// ```no_run
-    /// # async fn demo(handle: durable::WorkflowHandle) -> Result<(), durable::DurableError> {
-    /// if handle.status().await?.is_terminal() {
-    ///     println!("done");
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub async fn status(&self) -> Result<Status, DurableError> {
-        Ok(self.row().await?.status)
-    }
-
-    /// Wait up to `timeout` for the workflow to finish and return its output.
-    ///
-    /// # Errors
-    /// [`DurableError::Timeout`] if it is still running after `timeout`;
-    /// [`DurableError::WorkflowFailed`] if it failed;
-    /// [`DurableError::Cancelled`] if it was cancelled;
-    /// [`DurableError::InvalidInput`] if the output is not an `O`.
-    ///
-    /// ```no_run
-    /// # async fn demo(handle: durable::WorkflowHandle) -> Result<(), durable::DurableError> {
-    /// let total: u64 = handle.result(std::time::Duration::from_secs(10)).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn result<O: DeserializeOwned>(&self, timeout: Duration) -> Result<O, DurableError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut wait = Duration::from_millis(10);
-        loop {
-            if let Some(output) = outcome(&self.row().await?)? {
-                return Ok(output);
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                return Err(DurableError::Timeout(format!(
-                    "workflow {} did not finish within {timeout:?}",
-                    self.id
-                )));
-            }
-            tokio::time::sleep(wait.min(deadline - now)).await;
-            wait = (wait * 2).min(Duration::from_millis(500));
-        }
-    }
-
-    async fn row(&self) -> Result<TaskRow, DurableError> {
-        store::task_by_id(&self.db, self.id)
-            .await?
-            .ok_or(DurableError::NotFound(self.id))
-    }
-}
-
-/// The result of a finished workflow; `None` while it is not finished.
-fn outcome<O: DeserializeOwned>(row: &TaskRow) -> Result<Option<O>, DurableError> {
-    match row.status {
-        Status::Completed => {
-            let text = row.output.as_deref().unwrap_or("null");
-            Ok(Some(codec::decode_output(&row.name, text)?))
-        }
-        Status::Failed => Err(DurableError::WorkflowFailed {
-            workflow: row.id,
-            message: row.error.clone().unwrap_or_default(),
-        }),
-        Status::Cancelled => Err(DurableError::Cancelled(format!(
-            "workflow {} was cancelled",
-            row.id
-        ))),
-        _ => Ok(None),
     }
 }

@@ -1,10 +1,11 @@
-//! SQLite DDL (the same tables; UUIDs are 16-byte blobs, as sqlx stores them).
+//! Schema v1 on SQLite (UUIDs were 16-byte blobs, as sqlx stores them).
+//! Kept as it shipped: a new database goes through it, then through v2.
 
-use super::Migration;
+use crate::migration::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+pub(in crate::migration) const V1: Migration = Migration {
     version: 1,
-    statements: &[
+    parts: &[&[
         "CREATE TABLE durable_task (
             id            BLOB PRIMARY KEY,
             root_id       BLOB NOT NULL,
@@ -67,5 +68,5 @@ pub(super) const MIGRATIONS: &[Migration] = &[Migration {
             key_concurrency   INTEGER NULL
         )",
         "INSERT INTO durable_queue (name) VALUES ('default')",
-    ],
-}];
+    ]],
+};

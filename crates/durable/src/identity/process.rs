@@ -1,4 +1,5 @@
 //! Who this process is, and whether another process on this host is gone.
+//! (The executor row records it.)
 //!
 //! An executor's lease tells other hosts it died only once it expires. On the
 //! same host we can do better: the executor row records hostname, pid and

@@ -1,0 +1,11 @@
+//! PostgreSQL DDL, one module per schema version.
+
+mod v1;
+mod v2;
+
+use super::Migration;
+
+/// Serializes concurrent `migrate` calls on one database (an arbitrary constant key).
+pub(super) const LOCK: &str = "SELECT pg_advisory_xact_lock(7305437826951731553)";
+
+pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2];

@@ -1,0 +1,8 @@
+//! SQLite DDL, one module per schema version.
+
+mod v1;
+mod v2;
+
+use super::Migration;
+
+pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2];

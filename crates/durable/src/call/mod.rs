@@ -1,0 +1,235 @@
+//! The one protocol every durable call goes through (step, retry step,
+//! transaction, child, wait; later sleep, recv, send, spawn):
+//!
+//! 1. **take** the next position and the call's key (`name#n`), in call
+//!    order, synchronously;
+//! 2. **check**: the history at that position, and if it does not settle
+//!    the call, the one read of the store;
+//! 3. **decide** ([`decide`], a pure function): replay, run, or refuse;
+//! 4. **commit** the outcome, fenced by the lease;
+//! 5. **refuse**: a commit the store turned down is read back and decided
+//!    again (another writer's result stands, or the lease is gone).
+
+pub(crate) mod decide;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::codec;
+use crate::ctx::Ctx;
+use crate::error::DurableError;
+use crate::status::{Status, StepKind};
+use crate::store::{Checkpoint, Entry};
+use decide::{Decision, Refusal};
+
+/// Identity of one call inside a workflow.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub(crate) name: String,
+    /// `name#n`: the n-th call of this name in the workflow.
+    pub(crate) key: String,
+    pub(crate) position: i32,
+    pub(crate) kind: StepKind,
+}
+
+/// Hands out positions and keys, in call order.
+#[derive(Debug, Default)]
+pub(crate) struct Calls {
+    next_position: AtomicI32,
+    by_name: Mutex<HashMap<String, u32>>,
+}
+
+impl Calls {
+    pub(crate) fn next_position(&self) -> i32 {
+        self.next_position.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn take(&self, name: &str, kind: StepKind) -> Call {
+        let position = self.next_position();
+        let n = {
+            let mut by_name = self.by_name.lock().unwrap_or_else(|e| e.into_inner());
+            let counter = by_name.entry(name.to_string()).or_insert(0);
+            let n = *counter;
+            *counter += 1;
+            n
+        };
+        Call {
+            name: name.to_string(),
+            key: format!("{name}#{n}"),
+            position,
+            kind,
+        }
+    }
+}
+
+/// A call that may run: the database time of the check, and its
+/// unfinished entry if it has one.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) started_ms: i64,
+    pub(crate) entry: Option<Entry>,
+}
+
+/// What [`Ctx::prepare`] decided.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    Replay(Entry),
+    Run(Run),
+}
+
+impl Ctx {
+    /// Step 1: the call's identity, synchronously, so concurrent calls are
+    /// numbered in call order.
+    pub(crate) fn take(&self, name: &str, kind: StepKind) -> Result<Call, DurableError> {
+        codec::check_name("step", name)?;
+        Ok(self.calls.take(name, kind))
+    }
+
+    /// Steps 2 and 3: the history first (no round trip in practice), then
+    /// the one read.
+    pub(crate) async fn prepare(&self, call: &Call) -> Result<Prepared, DurableError> {
+        let found = self
+            .history
+            .take(self.store.as_ref(), call.position)
+            .await?;
+        if let Some(decision) = decide::from_history(call, &found) {
+            return self.decided(call, decision);
+        }
+        // A handle that may not write refuses without a read.
+        if self.lease.is_none() {
+            return Err(self.refusal(call, Refusal::Finished(self.found.status)));
+        }
+        let check = self
+            .store
+            .check(self.id, self.is_root(), self.holder(), call.position)
+            .await?;
+        let decision = decide::from_check(
+            call,
+            self.lease.as_ref(),
+            check.as_ref(),
+            self.executor.is_draining(),
+        );
+        self.decided(call, decision)
+    }
+
+    fn decided(&self, call: &Call, decision: Decision) -> Result<Prepared, DurableError> {
+        match decision {
+            Decision::Replay(entry) => Ok(Prepared::Replay(entry)),
+            Decision::Run { started_ms, entry } => Ok(Prepared::Run(Run { started_ms, entry })),
+            Decision::Refuse(refusal) => Err(self.refusal(call, refusal)),
+        }
+    }
+
+    /// Step 4: a checkpoint of this call with our lease.
+    pub(crate) fn checkpoint<'a>(
+        &self,
+        call: &'a Call,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+        started_ms: i64,
+    ) -> Result<Checkpoint<'a>, DurableError> {
+        let lease = self
+            .lease
+            .ok_or_else(|| self.refusal(call, Refusal::Finished(self.found.status)))?;
+        Ok(Checkpoint {
+            workflow: self.id,
+            position: call.position,
+            key: &call.key,
+            name: &call.name,
+            kind: call.kind,
+            status,
+            output,
+            error,
+            retry_count: 0,
+            max_retries: 0,
+            wake_ms: None,
+            started_ms,
+            lease,
+        })
+    }
+
+    /// Steps 4 and 5: commit; if refused, read the entry back and decide.
+    /// `Ok(None)` when our write stands.
+    pub(crate) async fn commit(
+        &self,
+        call: &Call,
+        checkpoint: &Checkpoint<'_>,
+    ) -> Result<Option<Entry>, DurableError> {
+        if self.store.commit(checkpoint).await? {
+            return Ok(None);
+        }
+        self.refused(call).await.map(Some)
+    }
+
+    /// Step 5: the store turned a write down. The entry read back decides:
+    /// another writer's result (returned, to replay), or an error.
+    pub(crate) async fn refused(&self, call: &Call) -> Result<Entry, DurableError> {
+        let entry = self.store.entry(self.id, call.position).await?;
+        match decide::after_refused_commit(call, entry.as_ref()) {
+            Decision::Replay(entry) => Ok(entry),
+            Decision::Refuse(refusal) => Err(self.refusal(call, refusal)),
+            Decision::Run { .. } => Err(self.refusal(call, Refusal::LeaseLost)),
+        }
+    }
+
+    /// The error a refusal means to the caller.
+    pub(crate) fn refusal(&self, call: &Call, refusal: Refusal) -> DurableError {
+        let workflow = self.id;
+        match refusal {
+            Refusal::Cancelled => DurableError::Cancelled(format!(
+                "workflow {workflow} is cancelled; step '{}' did not start",
+                call.key
+            )),
+            Refusal::Paused => DurableError::Paused(format!(
+                "workflow {workflow} is paused; step '{}' did not start",
+                call.key
+            )),
+            Refusal::DeadlinePassed { ago_ms } => DurableError::Timeout(format!(
+                "deadline of workflow {workflow} passed {ago_ms} ms ago; step '{}' did not start",
+                call.key
+            )),
+            Refusal::Finished(Status::Cancelled) => DurableError::Cancelled(format!(
+                "workflow {workflow} is cancelled; step '{}' did not start",
+                call.key
+            )),
+            Refusal::Finished(Status::Failed) => DurableError::InvalidTransition {
+                task: workflow,
+                status: Status::Failed.as_str().to_string(),
+                action: "start a step in",
+            },
+            Refusal::Finished(status) => DurableError::NonDeterminism {
+                workflow,
+                step: call.key.clone(),
+                detail: format!(
+                    "the workflow is already {} and has no record of this call",
+                    status.as_str()
+                ),
+            },
+            Refusal::LeaseLost => DurableError::LeaseLost { workflow },
+            Refusal::NotFound => DurableError::NotFound(workflow),
+            Refusal::Draining => DurableError::Interrupted(format!(
+                "executor {} is shutting down; step '{}' of workflow {workflow} did not start",
+                self.executor.id, call.key
+            )),
+            Refusal::KindMismatch { recorded } => DurableError::NonDeterminism {
+                workflow,
+                step: call.key.clone(),
+                detail: format!(
+                    "recorded as a {} but called as a {}",
+                    recorded.as_str(),
+                    call.kind.as_str()
+                ),
+            },
+            Refusal::Moved { recorded } => DurableError::NonDeterminism {
+                workflow,
+                step: call.key.clone(),
+                detail: format!(
+                    "the history has '{recorded}' at position {}; was a step renamed or inserted?",
+                    call.position
+                ),
+            },
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Management and the read model on `Client`: pause, resume and cancel a
+//! workflow's subtree; read a workflow and its tree by id or key.
+
+use uuid::Uuid;
+
+use super::Client;
+use crate::error::DurableError;
+use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::store::Transition;
+
+impl Client {
+    /// Pause a workflow, and every PENDING or RUNNING descendant.
+    ///
+    /// Once this returns, no new step of the subtree starts in any process
+    /// (a step already running finishes and is saved). A workflow run by a
+    /// worker is released, and goes on after [`Client::resume`] on any
+    /// worker. Only PENDING or RUNNING workflows can be paused.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id;
+    /// [`DurableError::InvalidTransition`] from any other status.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// client.pause(id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn pause(&self, id: Uuid) -> Result<(), DurableError> {
+        self.transition(id, Transition::Pause).await
+    }
+
+    /// Resume a paused workflow: it becomes RUNNING again and its paused
+    /// descendants PENDING, ready to go on.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id;
+    /// [`DurableError::InvalidTransition`] unless it is PAUSED.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// client.resume(id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn resume(&self, id: Uuid) -> Result<(), DurableError> {
+        self.transition(id, Transition::Resume).await
+    }
+
+    /// Cancel a workflow, and every unfinished descendant. Cancellation is
+    /// terminal: a cancelled workflow cannot be resumed.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id;
+    /// [`DurableError::InvalidTransition`] if it already finished
+    /// (COMPLETED, FAILED or CANCELLED).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// client.cancel(id).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn cancel(&self, id: Uuid) -> Result<(), DurableError> {
+        self.transition(id, Transition::Cancel).await
+    }
+
+    async fn transition(&self, id: Uuid, transition: Transition) -> Result<(), DurableError> {
+        let changed = self.store.transition(id, transition).await?;
+        tracing::info!(workflow.id = %id, action = transition.verb(), changed, "workflow {}d", transition.verb());
+        if transition == Transition::Resume {
+            // Workers waiting for work may take it now.
+            self.store.notify(crate::queue::DEFAULT_QUEUE).await?;
+        }
+        Ok(())
+    }
+
+    /// A workflow by id, as the read model shows it.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// let summary = client.workflow(id).await?;
+    /// println!("{} is {}", summary.key, summary.status);
+    /// # Ok(()) }
+    /// ```
+    pub async fn workflow(&self, id: Uuid) -> Result<WorkflowSummary, DurableError> {
+        self.store
+            .summary(id)
+            .await?
+            .ok_or(DurableError::NotFound(id))
+    }
+
+    /// A root workflow by key, as the read model shows it.
+    ///
+    /// # Errors
+    /// [`DurableError::KeyNotFound`] if no root workflow has this key.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
+    /// let summary = client.workflow_by_key("order-42").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn workflow_by_key(&self, key: &str) -> Result<WorkflowSummary, DurableError> {
+        let row = self
+            .store
+            .root_by_key(key)
+            .await?
+            .ok_or_else(|| DurableError::KeyNotFound(key.to_string()))?;
+        Ok(WorkflowSummary::from_row(&row))
+    }
+
+    /// A workflow with its steps, and its child workflows' trees, in two reads.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// let tree = client.tree(id).await?;
+    /// for step in &tree.steps {
+    ///     println!("{} {} ({} attempts)", step.key, step.status, step.attempts);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn tree(&self, id: Uuid) -> Result<WorkflowTree, DurableError> {
+        self.store.tree(id).await?.ok_or(DurableError::NotFound(id))
+    }
+
+    /// Test-only: wake the call `name` of `workflow` that waits in
+    /// `Ctx::wait_for_test`, handing it `payload`; false if none waits.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown workflow.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub async fn wake_for_test(
+        &self,
+        workflow: Uuid,
+        name: &str,
+        payload: &serde_json::Value,
+    ) -> Result<bool, DurableError> {
+        let output = crate::ctx::woken_output(payload);
+        let woken = self.store.wake(workflow, name, &output).await?;
+        if woken {
+            self.store.notify(crate::queue::DEFAULT_QUEUE).await?;
+        }
+        Ok(woken)
+    }
+}

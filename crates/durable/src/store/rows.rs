@@ -1,0 +1,217 @@
+//! The values that cross the store interface.
+
+use uuid::Uuid;
+
+use crate::status::{Status, StepKind as Kind};
+
+/// A workflow row as the engine reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkflowRow {
+    pub(crate) id: Uuid,
+    pub(crate) root_id: Uuid,
+    pub(crate) parent_id: Option<Uuid>,
+    pub(crate) parent_position: Option<i32>,
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) status: Status,
+    /// JSON text.
+    pub(crate) input: Option<String>,
+    /// JSON text.
+    pub(crate) output: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) owner_id: Option<Uuid>,
+    pub(crate) lease_epoch: i64,
+    pub(crate) queue: Option<String>,
+    pub(crate) priority: i32,
+    pub(crate) concurrency_key: Option<String>,
+    pub(crate) available_ms: Option<i64>,
+    pub(crate) wait_for: Option<String>,
+    pub(crate) timeout_ms: Option<i64>,
+    pub(crate) deadline_ms: Option<i64>,
+    pub(crate) app_version: Option<String>,
+    pub(crate) attempts: i32,
+    pub(crate) recoveries: i32,
+    pub(crate) created_ms: i64,
+    pub(crate) started_ms: Option<i64>,
+    pub(crate) completed_ms: Option<i64>,
+}
+
+/// One journal entry: the record of one durable call.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) position: i32,
+    /// `name#n`.
+    pub(crate) key: String,
+    pub(crate) name: String,
+    pub(crate) kind: Kind,
+    pub(crate) status: Status,
+    pub(crate) output: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) retry_count: i32,
+    pub(crate) max_retries: i32,
+    pub(crate) wake_ms: Option<i64>,
+    pub(crate) created_ms: i64,
+    pub(crate) started_ms: Option<i64>,
+    pub(crate) completed_ms: Option<i64>,
+    /// The child workflow a `child` call made, as it is now.
+    pub(crate) child: Option<Box<WorkflowRow>>,
+}
+
+impl Entry {
+    /// Completed or failed: the call's result is known for good.
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(self.status, Status::Completed | Status::Failed)
+    }
+}
+
+/// The lease under which a workflow's writes are fenced: the executor that
+/// owns the workflow `holder` (the root, or the nearest claimable
+/// ancestor) and the epoch of its claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Lease {
+    pub(crate) holder: Uuid,
+    pub(crate) owner: Uuid,
+    pub(crate) epoch: i64,
+}
+
+/// What the one read before a new durable call returns.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    /// Owner and epoch of the lease holder, as they are now.
+    pub(crate) holder_owner: Option<Uuid>,
+    pub(crate) holder_epoch: i64,
+    /// The workflow's own status.
+    pub(crate) status: Status,
+    /// `CANCELLED` or `PAUSED` if the workflow or an ancestor is (cancel wins).
+    pub(crate) blocked: Option<Status>,
+    /// The earliest deadline along the ancestor chain.
+    pub(crate) deadline_ms: Option<i64>,
+    /// The database clock.
+    pub(crate) now_ms: i64,
+    /// The entry at the call's position, if one was written since the
+    /// history was read.
+    pub(crate) entry: Option<Entry>,
+}
+
+/// An entry to write.
+#[derive(Debug, Clone)]
+pub(crate) struct Checkpoint<'a> {
+    pub(crate) workflow: Uuid,
+    pub(crate) position: i32,
+    pub(crate) key: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) kind: Kind,
+    pub(crate) status: Status,
+    pub(crate) output: Option<String>,
+    pub(crate) error: Option<String>,
+    pub(crate) retry_count: i32,
+    pub(crate) max_retries: i32,
+    pub(crate) wake_ms: Option<i64>,
+    pub(crate) started_ms: i64,
+    pub(crate) lease: Lease,
+}
+
+/// A root workflow to create or claim.
+#[derive(Debug)]
+pub(crate) struct NewRoot<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) input: Option<String>,
+    pub(crate) owner: Uuid,
+}
+
+/// A child workflow to create at `position` of its parent.
+#[derive(Debug)]
+pub(crate) struct NewChild<'a> {
+    pub(crate) root: Uuid,
+    pub(crate) parent: Uuid,
+    pub(crate) position: i32,
+    pub(crate) key: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) input: Option<String>,
+    pub(crate) started_ms: i64,
+    /// The parent's lease, which fences the creation.
+    pub(crate) lease: Lease,
+}
+
+/// A workflow to enqueue.
+#[derive(Debug)]
+pub(crate) struct NewEnqueued<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) input: String,
+    pub(crate) queue: &'a str,
+    pub(crate) priority: i32,
+    pub(crate) concurrency_key: Option<String>,
+    pub(crate) delay_ms: Option<i64>,
+    pub(crate) app_version: Option<String>,
+}
+
+/// Limits of a queue, as declared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct QueueLimits {
+    pub(crate) concurrency: Option<i32>,
+    pub(crate) rate_limit: Option<i32>,
+    pub(crate) rate_period_ms: Option<i64>,
+    pub(crate) key_concurrency: Option<i32>,
+}
+
+/// Who may claim what: the names an executor runs and its version.
+#[derive(Debug)]
+pub(crate) struct ClaimFilter<'a> {
+    /// JSON array of workflow names.
+    pub(crate) names: &'a str,
+    pub(crate) app_version: Option<&'a str>,
+    pub(crate) any_version: bool,
+}
+
+/// Facts about a process that owns work, for liveness checks.
+#[derive(Debug, Clone)]
+pub(crate) struct ExecutorRow {
+    pub(crate) id: Uuid,
+    pub(crate) hostname: String,
+    pub(crate) pid: i64,
+    pub(crate) pid_started: i64,
+    /// PostgreSQL: key of the advisory lock the executor's session holds.
+    pub(crate) lock_key: Option<i64>,
+}
+
+/// A management transition of a subtree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transition {
+    Pause,
+    Resume,
+    Cancel,
+}
+
+impl Transition {
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            Transition::Pause => "pause",
+            Transition::Resume => "resume",
+            Transition::Cancel => "cancel",
+        }
+    }
+
+    /// Whether a workflow in `status` may take this transition.
+    pub(crate) fn allowed_from(self, status: Status) -> bool {
+        match self {
+            Transition::Pause => matches!(status, Status::Pending | Status::Running),
+            Transition::Resume => status == Status::Paused,
+            Transition::Cancel => !status.is_terminal(),
+        }
+    }
+}
+
+/// A workflow stopping to wait: not claimable before `wake_ms` (database
+/// clock), unless the waiting call (at `position` of `workflow`, the
+/// released workflow or an inline child of it) completes first: its waker
+/// then makes it claimable at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Suspension {
+    pub(crate) workflow: Uuid,
+    pub(crate) position: i32,
+    pub(crate) wake_ms: Option<i64>,
+    /// What it waits for, for the read model and for wakers.
+    pub(crate) wait_for: Option<String>,
+}

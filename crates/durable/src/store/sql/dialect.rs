@@ -1,0 +1,131 @@
+//! What differs between the backends, in one place.
+//!
+//! Every statement of the store is written once, as a `concat!` of SQL
+//! text and the fragments below, and instantiated per backend by
+//! [`dialects!`]. Values are always bound (`$1`, `$2`, ... on both
+//! backends); statements are compile-time constants, so no value ever
+//! becomes SQL text.
+//!
+//! The fragments: the database clock in epoch milliseconds (one reading
+//! per statement, so a statement never sees two different times), row
+//! locks (management calls and claims lock, a checkpoint holds the
+//! workflow row shared while it checks the lease), the liveness of an
+//! executor's session, and how a JSON array parameter is read as a set.
+
+/// Instantiate a statements struct for both backends: `$builder` is a macro
+/// taking the fragments and returning the struct; the result is indexed by
+/// [`super::Dialect`].
+macro_rules! dialects {
+    ($vis:vis static $name:ident: $ty:ty = $builder:ident;) => {
+        $vis static $name: [$ty; 2] = [
+            // PostgreSQL: `statement_timestamp()` is read once per
+            // statement. A checkpoint holds the workflow row `FOR SHARE`
+            // while it checks the lease, so a takeover (an `UPDATE` of that
+            // row) waits for it, or it sees the new epoch and writes nothing.
+            $builder!(
+                now = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT",
+                lock_row = " FOR UPDATE",
+                fence_row = " FOR SHARE",
+                lock_held = " AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l \
+                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
+                    AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \
+                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))",
+                skip_locked = " FOR UPDATE SKIP LOCKED",
+                json_list = ("(SELECT jsonb_array_elements_text(", "::JSONB))")
+            ),
+            // SQLite: one writer at a time, so statements are already
+            // serialized and need no row locks; `julianday('now')` is fixed
+            // for the duration of a statement.
+            $builder!(
+                now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+                lock_row = "",
+                fence_row = "",
+                lock_held = "",
+                skip_locked = "",
+                json_list = ("(SELECT value FROM json_each(", "))")
+            ),
+        ];
+    };
+}
+
+/// The owner of a `durable_workflow` row (unaliased) is alive: an executor
+/// row with a live lease (and, on PostgreSQL, whose session still holds its
+/// advisory lock).
+macro_rules! owner_alive {
+    ($now:literal, $lock_held:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = durable_workflow.owner_id \
+             AND e.lease_expires_ms > ",
+            $now,
+            $lock_held,
+            ")"
+        )
+    };
+}
+
+/// The owner of a `durable_workflow` row is dead: the condition under which
+/// another executor may take it over.
+macro_rules! owner_dead {
+    ($now:literal, $lock_held:literal) => {
+        concat!(
+            "NOT ",
+            $crate::store::sql::dialect::owner_alive!($now, $lock_held)
+        )
+    };
+}
+
+/// `tree(id)`: workflow `$1` and all its descendants.
+macro_rules! subtree {
+    () => {
+        "WITH RECURSIVE tree(id) AS (SELECT id FROM durable_workflow WHERE id = $1 \
+         UNION ALL SELECT w.id FROM durable_workflow w JOIN tree ON w.parent_id = tree.id) "
+    };
+}
+
+/// The lease holder `$h` is owned by `$o` under epoch `$e`, held shared
+/// while the statement runs (`$fence_row`).
+macro_rules! fenced {
+    ($h:literal, $o:literal, $e:literal, $fence_row:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM durable_workflow h WHERE h.id = ",
+            $h,
+            " AND h.owner_id = ",
+            $o,
+            " AND h.lease_epoch = ",
+            $e,
+            $fence_row,
+            ")"
+        )
+    };
+}
+
+/// Columns of a workflow row, in the names `WorkflowRow` is decoded by.
+macro_rules! workflow_columns {
+    () => {
+        "id, root_id, parent_id, parent_position, workflow_key, name, status, input, output, error, \
+         owner_id, lease_epoch, queue, priority, concurrency_key, available_ms, wait_for, timeout_ms, \
+         deadline_ms, app_version, attempts, recoveries, created_ms, started_ms, completed_ms"
+    };
+}
+
+/// An entry's columns, and its child's workflow columns as `c_*`.
+macro_rules! entry_with_child {
+    () => {
+        "SELECT s.workflow_id, s.position, s.step_key, s.name, s.kind, s.status, s.output, s.error, s.retry_count, \
+           s.max_retries, s.wake_ms, s.created_ms, s.started_ms, s.completed_ms, \
+           c.id AS c_id, c.root_id AS c_root_id, c.parent_id AS c_parent_id, \
+           c.parent_position AS c_parent_position, c.workflow_key AS c_workflow_key, c.name AS c_name, \
+           c.status AS c_status, c.input AS c_input, c.output AS c_output, c.error AS c_error, \
+           c.owner_id AS c_owner_id, c.lease_epoch AS c_lease_epoch, c.queue AS c_queue, \
+           c.priority AS c_priority, c.concurrency_key AS c_concurrency_key, \
+           c.available_ms AS c_available_ms, c.wait_for AS c_wait_for, c.timeout_ms AS c_timeout_ms, \
+           c.deadline_ms AS c_deadline_ms, c.app_version AS c_app_version, c.attempts AS c_attempts, \
+           c.recoveries AS c_recoveries, c.created_ms AS c_created_ms, c.started_ms AS c_started_ms, \
+           c.completed_ms AS c_completed_ms \
+         FROM durable_step s LEFT JOIN durable_workflow c ON c.id = s.child_id "
+    };
+}
+
+pub(super) use {
+    dialects, entry_with_child, fenced, owner_alive, owner_dead, subtree, workflow_columns,
+};

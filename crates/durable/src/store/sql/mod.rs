@@ -1,0 +1,395 @@
+//! [`Store`] on PostgreSQL and SQLite, through SeaORM with bound values.
+//!
+//! One module per area, each with its statements (written once, the
+//! backend differences in [`dialect`]) and the functions that run them:
+//! `executor` (leases and liveness), `workflow` (start, finish, release,
+//! timeouts), `journal` (history, the check read, commits), `queue`
+//! (enqueue and claims), `manage` (transitions and wake-ups), `read` (the
+//! read model). Rows are decoded by column name in `decode`.
+
+mod decode;
+mod dialect;
+mod executor;
+mod journal;
+mod manage;
+mod queue;
+mod read;
+mod workflow;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    Statement, TransactionTrait, Value,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::{
+    Check, Checkpoint, ChildStart, ClaimFilter, Entry, ExecutorRow, Lease, Liveness, NewChild,
+    NewEnqueued, NewRoot, QueueLimits, Started, Store, StoreResult, Suspension, Transition,
+    WorkflowRow,
+};
+use crate::error::{DurableError, is_transient_db};
+use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::status::Status;
+
+/// The backend of a connection, as an index into the statement arrays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres = 0,
+    Sqlite = 1,
+}
+
+impl Dialect {
+    pub(crate) fn of(db: &impl ConnectionTrait) -> Result<Self, DurableError> {
+        match db.get_database_backend() {
+            DbBackend::Postgres => Ok(Dialect::Postgres),
+            DbBackend::Sqlite => Ok(Dialect::Sqlite),
+            other => Err(DurableError::InvalidInput(format!(
+                "durable supports PostgreSQL and SQLite, not {other:?}"
+            ))),
+        }
+    }
+
+    fn backend(self) -> DbBackend {
+        match self {
+            Dialect::Postgres => DbBackend::Postgres,
+            Dialect::Sqlite => DbBackend::Sqlite,
+        }
+    }
+
+    /// An id as the backend stores it: `UUID` on PostgreSQL, hyphenated
+    /// text on SQLite.
+    pub(crate) fn id(self, id: Uuid) -> Value {
+        match self {
+            Dialect::Postgres => id.into(),
+            Dialect::Sqlite => id.hyphenated().to_string().into(),
+        }
+    }
+}
+
+/// Makes new ids; tests and simulations may inject a deterministic one.
+pub(crate) type IdSource = Arc<dyn Fn() -> Uuid + Send + Sync>;
+
+/// The SQL store on one connection pool.
+#[derive(Clone)]
+pub(crate) struct SqlStore {
+    db: DatabaseConnection,
+    dialect: Dialect,
+    ids: IdSource,
+    /// A backend durable does not support: every operation fails with a
+    /// typed error (constructors such as `Client::new` cannot fail).
+    unsupported: Option<DbBackend>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("dialect", &self.dialect)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlStore {
+    /// The store on `db`, with random (v4) ids.
+    pub(crate) fn new(db: &DatabaseConnection) -> Self {
+        let (dialect, unsupported) = match Dialect::of(db) {
+            Ok(dialect) => (dialect, None),
+            Err(_) => (Dialect::Sqlite, Some(db.get_database_backend())),
+        };
+        Self {
+            db: db.clone(),
+            dialect,
+            ids: Arc::new(Uuid::new_v4),
+            unsupported,
+        }
+    }
+
+    /// Every database access passes here first.
+    fn supported(&self) -> Result<(), DbErr> {
+        match self.unsupported {
+            None => Ok(()),
+            Some(backend) => Err(DbErr::Custom(format!(
+                "durable supports PostgreSQL and SQLite, not {backend:?}"
+            ))),
+        }
+    }
+
+    /// The same store with ids from `ids`.
+    #[allow(dead_code)] // the seam for deterministic tests and simulations
+    pub(crate) fn with_ids(mut self, ids: IdSource) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    fn fresh_id(&self) -> Uuid {
+        (self.ids)()
+    }
+
+    fn stmt(&self, sql: &str, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.dialect.backend(), sql, values)
+    }
+
+    fn id(&self, id: Uuid) -> Value {
+        self.dialect.id(id)
+    }
+
+    async fn query_one(
+        &self,
+        db: &impl ConnectionTrait,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<QueryResult>, DbErr> {
+        self.supported()?;
+        db.query_one_raw(self.stmt(sql, values)).await
+    }
+
+    async fn query_all(
+        &self,
+        db: &impl ConnectionTrait,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        self.supported()?;
+        db.query_all_raw(self.stmt(sql, values)).await
+    }
+
+    async fn execute(
+        &self,
+        db: &impl ConnectionTrait,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<u64, DbErr> {
+        self.supported()?;
+        Ok(db
+            .execute_raw(self.stmt(sql, values))
+            .await?
+            .rows_affected())
+    }
+
+    /// Begin a transaction that will write. On SQLite the write lock is
+    /// taken up front (`BEGIN IMMEDIATE`), so it cannot fail half-way with
+    /// `SQLITE_BUSY`; a busy database at `BEGIN` is retried like any
+    /// transient error.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, DurableError> {
+        self.supported()?;
+        retry_transient(|| async {
+            match self.dialect {
+                Dialect::Sqlite => {
+                    self.db
+                        .begin_with_options(sea_orm::TransactionOptions {
+                            sqlite_transaction_mode: Some(
+                                sea_orm::SqliteTransactionMode::Immediate,
+                            ),
+                            ..Default::default()
+                        })
+                        .await
+                }
+                Dialect::Postgres => self.db.begin().await,
+            }
+        })
+        .await
+    }
+}
+
+/// Attempts of an operation that fails transiently.
+const TRANSIENT_ATTEMPTS: u32 = 5;
+
+/// Run one whole operation again while it fails transiently (never a
+/// statement inside an open transaction: after an error a PostgreSQL
+/// transaction is dead). Every operation retried here is idempotent, so a
+/// retry after an unknown outcome is safe.
+pub(crate) async fn retry_transient<T, E, F, Fut>(mut op: F) -> Result<T, DurableError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: Into<DurableError>,
+{
+    let mut attempt = 1;
+    loop {
+        match op().await.map_err(Into::into) {
+            Err(DurableError::Db(err)) if attempt < TRANSIENT_ATTEMPTS && is_transient_db(&err) => {
+                let wait = std::time::Duration::from_millis(50 << attempt);
+                tracing::warn!(attempt, error = %err, "transient database error; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    async fn heartbeat(&self, executor: &ExecutorRow, lease_ms: i64) -> StoreResult<()> {
+        self.upsert_executor(&self.db, executor, lease_ms).await
+    }
+
+    async fn expire_executor(&self, id: Uuid) -> StoreResult<()> {
+        self.expire_executor_row(id).await
+    }
+
+    async fn owner_of(&self, workflow: Uuid) -> StoreResult<Option<(ExecutorRow, bool)>> {
+        self.owner_of_workflow(workflow).await
+    }
+
+    async fn live_owners(&self) -> StoreResult<Vec<ExecutorRow>> {
+        self.live_owner_rows().await
+    }
+
+    async fn open_liveness(&self) -> StoreResult<Option<Arc<dyn Liveness>>> {
+        match self.dialect {
+            Dialect::Postgres => Ok(Some(Arc::new(executor::Session::open(self).await?))),
+            Dialect::Sqlite => Ok(None),
+        }
+    }
+
+    async fn start_root(&self, root: &NewRoot<'_>) -> StoreResult<Started> {
+        self.start_root_workflow(root).await
+    }
+
+    async fn start_child(&self, child: &NewChild<'_>) -> StoreResult<ChildStart> {
+        self.start_child_workflow(child).await
+    }
+
+    async fn workflow(&self, id: Uuid) -> StoreResult<Option<WorkflowRow>> {
+        self.workflow_by_id(id).await
+    }
+
+    async fn root_by_key(&self, key: &str) -> StoreResult<Option<WorkflowRow>> {
+        self.root_with_key(key).await
+    }
+
+    async fn set_timeout(&self, id: Uuid, timeout_ms: i64) -> StoreResult<bool> {
+        self.fix_deadline(id, timeout_ms).await
+    }
+
+    async fn finish(
+        &self,
+        id: Uuid,
+        lease: &Lease,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+    ) -> StoreResult<bool> {
+        self.finish_workflow(id, lease, status, output, error).await
+    }
+
+    async fn release(
+        &self,
+        id: Uuid,
+        lease: &Lease,
+        suspension: Option<&Suspension>,
+    ) -> StoreResult<bool> {
+        self.release_workflow(id, lease, suspension).await
+    }
+
+    async fn transition(&self, id: Uuid, transition: Transition) -> StoreResult<u64> {
+        self.transition_subtree(id, transition).await
+    }
+
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    async fn wake(&self, workflow: Uuid, name: &str, output: &str) -> StoreResult<bool> {
+        self.wake_call(workflow, name, output).await
+    }
+
+    async fn history_page(
+        &self,
+        workflow: Uuid,
+        from_position: i32,
+        limit: i64,
+    ) -> StoreResult<Vec<Entry>> {
+        self.journal_page(workflow, from_position, limit).await
+    }
+
+    async fn check(
+        &self,
+        workflow: Uuid,
+        root: bool,
+        holder: Uuid,
+        position: i32,
+    ) -> StoreResult<Option<Check>> {
+        self.check_call(workflow, root, holder, position).await
+    }
+
+    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool> {
+        retry_transient(|| self.commit_entry(&self.db, checkpoint)).await
+    }
+
+    async fn entry(&self, workflow: Uuid, position: i32) -> StoreResult<Option<Entry>> {
+        self.entry_at(workflow, position).await
+    }
+
+    async fn begin_user_transaction(&self) -> StoreResult<DatabaseTransaction> {
+        self.begin_write().await
+    }
+
+    async fn commit_in(
+        &self,
+        tx: &DatabaseTransaction,
+        checkpoint: &Checkpoint<'_>,
+    ) -> StoreResult<bool> {
+        self.commit_entry(tx, checkpoint).await
+    }
+
+    async fn enqueue(&self, work: &NewEnqueued<'_>) -> StoreResult<Option<Uuid>> {
+        self.enqueue_workflow(work).await
+    }
+
+    async fn queue(&self, name: &str) -> StoreResult<Option<QueueLimits>> {
+        self.queue_limits(&self.db, name, false).await
+    }
+
+    async fn declare_queue(&self, name: &str, limits: &QueueLimits) -> StoreResult<()> {
+        self.upsert_queue(name, limits).await
+    }
+
+    async fn claim_from_queue(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        want: usize,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        self.claim_queue(queue, owner, want, filter).await
+    }
+
+    async fn claim_orphans(
+        &self,
+        owner: Uuid,
+        want: usize,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        self.claim_orphan_roots(owner, want, filter).await
+    }
+
+    async fn release_dead(&self) -> StoreResult<Vec<Uuid>> {
+        self.release_dead_owners().await
+    }
+
+    async fn release_owned(&self, owner: Uuid) -> StoreResult<u64> {
+        self.release_all_owned(owner).await
+    }
+
+    async fn notify(&self, queue: &str) -> StoreResult<()> {
+        self.notify_queue(queue).await
+    }
+
+    async fn listen(&self, wake: Arc<Notify>) {
+        self.listen_for_work(wake).await
+    }
+
+    async fn summary(&self, id: Uuid) -> StoreResult<Option<WorkflowSummary>> {
+        self.read_summary(id).await
+    }
+
+    async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
+        self.read_tree(id).await
+    }
+}

@@ -1,0 +1,333 @@
+//! Queues and claims: enqueue, queue limits, claims of queued work and of
+//! inline workflows whose owner died, and wake-up notifications.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Value};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::decode::Row;
+use super::dialect::{dialects, owner_alive, owner_dead, workflow_columns};
+use super::{Dialect, SqlStore};
+use crate::error::DurableError;
+use crate::store::{ClaimFilter, NewEnqueued, QueueLimits, StoreResult, WorkflowRow};
+
+pub(super) struct QueueSql {
+    /// Enqueue a root unless its key exists. `$1` id, `$2` key, `$3` name,
+    /// `$4` input, `$5` queue, `$6` priority, `$7` concurrency key, `$8`
+    /// delay ms or NULL, `$9` app version. Returns the id if created.
+    enqueue: &'static str,
+    /// A queue's limits. `$1` name.
+    limits: &'static str,
+    /// A queue's limits, row-locked for the claim transaction. `$1` name.
+    lock_limits: &'static str,
+    /// Declare or change a queue. `$1` name, `$2` concurrency, `$3` rate
+    /// limit, `$4` rate period ms, `$5` key concurrency.
+    upsert: &'static str,
+    /// Workflows of a queue running under a live owner. `$1` queue.
+    running: &'static str,
+    /// Workflows of a queue started in the last `$2` ms. `$1` queue.
+    started_since: &'static str,
+    /// Claimable workflows of a queue, best first. `$1` queue, `$2` JSON
+    /// array of the names this executor runs, `$3` its app version, `$4`
+    /// whether any version will do, `$5` limit.
+    candidates: &'static str,
+    /// As `candidates`, leaving out those whose concurrency key is at its
+    /// limit (counting the running ones and the better ones of the same
+    /// key); `$6` the per-key limit.
+    keyed_candidates: &'static str,
+    /// Inline roots whose owner died, for executors that run their
+    /// function. `$1` names, `$2` app version, `$3` any version, `$4` limit.
+    orphans: &'static str,
+    /// Claim one workflow. `$1` id, `$2` owner, `$3` app version.
+    claim_one: &'static str,
+}
+
+/// Claimable: active, not owned by a live executor, and due.
+macro_rules! claimable {
+    ($now:literal, $lock_held:literal) => {
+        concat!(
+            "status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR ",
+            owner_dead!($now, $lock_held),
+            ") AND (available_ms IS NULL OR available_ms <= ",
+            $now,
+            ")"
+        )
+    };
+}
+
+macro_rules! queue_sql {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal, skip_locked = $skip_locked:literal, json_list = ($lo:literal, $lc:literal)) => {
+        QueueSql {
+            enqueue: concat!(
+                "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, input, queue, priority, \
+                   concurrency_key, available_ms, app_version, created_ms) \
+                 SELECT $1, $1, $2, $3, 'PENDING', $4, $5, $6, $7, \
+                   CASE WHEN $8 IS NULL THEN NULL ELSE clock.ms + $8 END, $9, clock.ms \
+                 FROM (SELECT ", $now, " AS ms) clock WHERE TRUE \
+                 ON CONFLICT (workflow_key) WHERE parent_id IS NULL DO NOTHING RETURNING id"
+            ),
+            limits: "SELECT concurrency, rate_limit, rate_period_ms, key_concurrency FROM durable_queue WHERE name = $1",
+            lock_limits: concat!(
+                "SELECT concurrency, rate_limit, rate_period_ms, key_concurrency FROM durable_queue WHERE name = $1",
+                $lock_row
+            ),
+            upsert: "INSERT INTO durable_queue (name, concurrency, rate_limit, rate_period_ms, key_concurrency) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET concurrency = excluded.concurrency, \
+                 rate_limit = excluded.rate_limit, rate_period_ms = excluded.rate_period_ms, \
+                 key_concurrency = excluded.key_concurrency",
+            running: concat!(
+                "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND status = 'RUNNING' \
+                 AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held)
+            ),
+            started_since: concat!(
+                "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND started_ms > ", $now, " - $2"
+            ),
+            candidates: concat!(
+                "SELECT id FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $lock_held),
+                " AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                 ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked
+            ),
+            keyed_candidates: concat!(
+                "SELECT id FROM (SELECT id, concurrency_key, priority, created_ms, \
+                   ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, created_ms, id) AS rank_in_key \
+                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $lock_held),
+                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4)) c \
+                 WHERE c.concurrency_key IS NULL OR c.rank_in_key + (SELECT COUNT(*) FROM durable_workflow \
+                   WHERE queue = $1 AND status = 'RUNNING' AND concurrency_key = c.concurrency_key \
+                   AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held), ") <= $6 \
+                 ORDER BY priority DESC, created_ms, id LIMIT $5"
+            ),
+            orphans: concat!(
+                "SELECT id FROM durable_workflow WHERE queue IS NULL AND parent_id IS NULL AND ",
+                claimable!($now, $lock_held),
+                " AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
+                 ORDER BY created_ms, id LIMIT $4", $skip_locked
+            ),
+            claim_one: concat!(
+                "UPDATE durable_workflow SET owner_id = $2, lease_epoch = lease_epoch + 1, status = 'RUNNING', \
+                   attempts = attempts + 1, \
+                   recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
+                   started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
+                 WHERE id = $1 AND ", claimable!($now, $lock_held), " RETURNING ", workflow_columns!()
+            ),
+        }
+    };
+}
+
+dialects! { static SQL: QueueSql = queue_sql; }
+
+/// PostgreSQL only: wake executors listening for new work. `$1` queue.
+const PG_NOTIFY: &str = "SELECT pg_notify('durable_wakeup', $1)";
+
+/// The channel executors `LISTEN` on.
+const PG_WAKEUP_CHANNEL: &str = "durable_wakeup";
+
+impl SqlStore {
+    fn queue_sql(&self) -> &'static QueueSql {
+        &SQL[self.dialect as usize]
+    }
+
+    pub(super) async fn enqueue_workflow(
+        &self,
+        work: &NewEnqueued<'_>,
+    ) -> StoreResult<Option<Uuid>> {
+        let values = vec![
+            self.id(self.fresh_id()),
+            work.key.into(),
+            work.name.into(),
+            work.input.clone().into(),
+            work.queue.into(),
+            work.priority.into(),
+            work.concurrency_key.clone().into(),
+            work.delay_ms.into(),
+            work.app_version.clone().into(),
+        ];
+        let row = self
+            .query_one(&self.db, self.queue_sql().enqueue, values)
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(|r| Row::new(r, self.dialect).id("id"))
+            .transpose()?)
+    }
+
+    pub(super) async fn queue_limits(
+        &self,
+        db: &impl ConnectionTrait,
+        name: &str,
+        lock: bool,
+    ) -> StoreResult<Option<QueueLimits>> {
+        let s = self.queue_sql();
+        let sql = if lock { s.lock_limits } else { s.limits };
+        let Some(row) = self.query_one(db, sql, vec![name.into()]).await? else {
+            return Ok(None);
+        };
+        let r = Row::new(&row, self.dialect);
+        Ok(Some(QueueLimits {
+            concurrency: r.get("concurrency")?,
+            rate_limit: r.get("rate_limit")?,
+            rate_period_ms: r.get("rate_period_ms")?,
+            key_concurrency: r.get("key_concurrency")?,
+        }))
+    }
+
+    pub(super) async fn upsert_queue(&self, name: &str, limits: &QueueLimits) -> StoreResult<()> {
+        let values = vec![
+            name.into(),
+            limits.concurrency.into(),
+            limits.rate_limit.into(),
+            limits.rate_period_ms.into(),
+            limits.key_concurrency.into(),
+        ];
+        self.execute(&self.db, self.queue_sql().upsert, values)
+            .await?;
+        Ok(())
+    }
+
+    async fn count(
+        &self,
+        txn: &DatabaseTransaction,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> StoreResult<i64> {
+        let row = self.query_one(txn, sql, values).await?;
+        Ok(row
+            .map(|r| Row::new(&r, self.dialect).get::<i64>("n"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// One short transaction that locks the queue's row, measures its
+    /// limits and takes the best candidates that fit.
+    pub(super) async fn claim_queue(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        want: usize,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        let s = self.queue_sql();
+        let txn = self.begin_write().await?;
+        let limits = self
+            .queue_limits(&txn, queue, true)
+            .await?
+            .ok_or_else(|| DurableError::UnknownQueue(queue.to_string()))?;
+        let mut room = i64::try_from(want).unwrap_or(i64::MAX);
+        if let Some(limit) = limits.concurrency {
+            room =
+                room.min(i64::from(limit) - self.count(&txn, s.running, vec![queue.into()]).await?);
+        }
+        if let (Some(limit), Some(period)) = (limits.rate_limit, limits.rate_period_ms) {
+            let started = self
+                .count(&txn, s.started_since, vec![queue.into(), period.into()])
+                .await?;
+            room = room.min(i64::from(limit) - started);
+        }
+        if room <= 0 {
+            txn.commit().await?;
+            return Ok(Vec::new());
+        }
+        let mut values = vec![
+            queue.into(),
+            filter.names.into(),
+            filter.app_version.into(),
+            filter.any_version.into(),
+            room.into(),
+        ];
+        let sql = match limits.key_concurrency {
+            None => s.candidates,
+            Some(per_key) => {
+                values.push(per_key.into());
+                s.keyed_candidates
+            }
+        };
+        let candidates = self.query_all(&txn, sql, values).await?;
+        let claimed = self
+            .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
+            .await?;
+        txn.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Inline roots whose owner died, for executors that have their
+    /// function: no queue, no limits.
+    pub(super) async fn claim_orphan_roots(
+        &self,
+        owner: Uuid,
+        want: usize,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        let txn = self.begin_write().await?;
+        let values = vec![
+            filter.names.into(),
+            filter.app_version.into(),
+            filter.any_version.into(),
+            i64::try_from(want).unwrap_or(i64::MAX).into(),
+        ];
+        let candidates = self
+            .query_all(&txn, self.queue_sql().orphans, values)
+            .await?;
+        let claimed = self
+            .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
+            .await?;
+        txn.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn claim_each(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: &[Uuid],
+        owner: Uuid,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        let mut claimed = Vec::new();
+        for id in ids {
+            let values = vec![self.id(*id), self.id(owner), filter.app_version.into()];
+            if let Some(row) = self
+                .query_one(txn, self.queue_sql().claim_one, values)
+                .await?
+            {
+                claimed.push(Row::new(&row, self.dialect).workflow()?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    pub(super) async fn notify_queue(&self, queue: &str) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            self.query_one(&self.db, PG_NOTIFY, vec![queue.into()])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL: `LISTEN durable_wakeup` on a connection of its own,
+    /// reconnecting after errors. A hint only: workers poll as well, so a
+    /// lost notification or listener costs latency, never work.
+    pub(super) async fn listen_for_work(&self, wake: Arc<Notify>) {
+        use sea_orm::sqlx::postgres::PgListener;
+        if self.dialect != Dialect::Postgres {
+            return;
+        }
+        let pool = self.db.get_postgres_connection_pool().clone();
+        loop {
+            match PgListener::connect_with(&pool).await {
+                Ok(mut listener) => {
+                    if let Err(err) = listener.listen(PG_WAKEUP_CHANNEL).await {
+                        tracing::warn!(error = %err, "LISTEN failed");
+                    } else {
+                        while listener.recv().await.is_ok() {
+                            wake.notify_one();
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot open the LISTEN connection"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The read model: a workflow, and a whole tree with its journal.
+
+use uuid::Uuid;
+
+use super::SqlStore;
+use super::decode::Row;
+use super::dialect::{dialects, entry_with_child, subtree, workflow_columns};
+use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::store::StoreResult;
+
+pub(super) struct ReadSql {
+    /// Every workflow of the subtree of `$1`.
+    tree_workflows: &'static str,
+    /// Every entry of every workflow of the subtree of `$1`.
+    tree_entries: &'static str,
+}
+
+macro_rules! read_sql {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal, skip_locked = $skip_locked:literal, json_list = ($lo:literal, $lc:literal)) => {
+        ReadSql {
+            tree_workflows: concat!(
+                subtree!(),
+                "SELECT ",
+                workflow_columns!(),
+                " FROM durable_workflow WHERE id IN (SELECT id FROM tree)"
+            ),
+            tree_entries: concat!(
+                subtree!(),
+                entry_with_child!(),
+                "WHERE s.workflow_id IN (SELECT id FROM tree) ORDER BY s.workflow_id, s.position"
+            ),
+        }
+    };
+}
+
+dialects! { static SQL: ReadSql = read_sql; }
+
+impl SqlStore {
+    fn read_sql(&self) -> &'static ReadSql {
+        &SQL[self.dialect as usize]
+    }
+
+    pub(super) async fn read_summary(&self, id: Uuid) -> StoreResult<Option<WorkflowSummary>> {
+        Ok(self
+            .workflow_by_id(id)
+            .await?
+            .map(|row| WorkflowSummary::from_row(&row)))
+    }
+
+    /// Two reads: the subtree's workflows, then all their entries.
+    pub(super) async fn read_tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
+        let s = self.read_sql();
+        let rows = self
+            .query_all(&self.db, s.tree_workflows, vec![self.id(id)])
+            .await?;
+        let workflows = rows
+            .iter()
+            .map(|r| Row::new(r, self.dialect).workflow())
+            .collect::<Result<Vec<_>, _>>()?;
+        if workflows.is_empty() {
+            return Ok(None);
+        }
+        let rows = self
+            .query_all(&self.db, s.tree_entries, vec![self.id(id)])
+            .await?;
+        let entries = rows
+            .iter()
+            .map(|r| {
+                let row = Row::new(r, self.dialect);
+                Ok((row.id("workflow_id")?, row.entry(true)?))
+            })
+            .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+        Ok(WorkflowTree::assemble(id, &workflows, entries))
+    }
+}

@@ -1,0 +1,342 @@
+//! Workflows: start a root or a child, read them, fix deadlines, finish
+//! and release them.
+
+use sea_orm::DatabaseTransaction;
+use uuid::Uuid;
+
+use super::SqlStore;
+use super::decode::Row;
+use super::dialect::{dialects, fenced, owner_dead, workflow_columns};
+use crate::status::Status;
+use crate::store::{
+    ChildStart, Lease, NewChild, NewRoot, Started, StoreResult, Suspension, WorkflowRow,
+};
+
+pub(super) struct WorkflowSql {
+    /// Create or claim a root. `$1` new id, `$2` key, `$3` name, `$4`
+    /// input, `$5` owner. Returns the row; none if it is owned by a live
+    /// executor, finished, or runs another workflow name.
+    start_root: &'static str,
+    /// Create a child, fenced by the parent's lease. `$1` new id, `$2`
+    /// root, `$3` parent, `$4` position, `$5` key, `$6` name, `$7` input,
+    /// `$8` lease holder, `$9` owner, `$10` epoch. Returns the row if created.
+    insert_child: &'static str,
+    /// The parent's journal entry for a new child. `$1` parent, `$2`
+    /// position, `$3` key, `$4` name, `$5` child id, `$6` started ms.
+    child_entry: &'static str,
+    by_id: &'static str,
+    root_by_key: &'static str,
+    /// Fix the deadline the first time a timeout is set. `$1` id, `$2` ms.
+    set_timeout: &'static str,
+    /// Complete or fail, fenced. `$1` id, `$2` status, `$3` output, `$4`
+    /// error, `$5` holder, `$6` owner, `$7` epoch.
+    finish: &'static str,
+    /// Lock the row of a workflow we own. `$1` id, `$2` owner, `$3` epoch.
+    lock_owned: &'static str,
+    /// Status of one journal entry. `$1` workflow, `$2` position.
+    entry_status: &'static str,
+    /// Give a workflow up, maybe until a time or an event. `$1` id, `$2`
+    /// owner, `$3` epoch, `$4` available from (ms) or NULL, `$5` waits for.
+    release: &'static str,
+    /// Release the workflows of dead executors. Returns their ids.
+    release_dead: &'static str,
+    /// Release every workflow an executor owns. `$1` owner. Returns ids.
+    release_owned: &'static str,
+}
+
+macro_rules! workflow_sql {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal, skip_locked = $skip_locked:literal, json_list = ($lo:literal, $lc:literal)) => {
+        WorkflowSql {
+            start_root: concat!(
+                "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, input, owner_id, \
+                   lease_epoch, attempts, created_ms, started_ms) \
+                 VALUES ($1, $1, $2, $3, 'RUNNING', $4, $5, 1, 1, ", $now, ", ", $now, ") \
+                 ON CONFLICT (workflow_key) WHERE parent_id IS NULL DO UPDATE SET \
+                   owner_id = excluded.owner_id, \
+                   lease_epoch = CASE WHEN durable_workflow.owner_id = excluded.owner_id \
+                     THEN durable_workflow.lease_epoch ELSE durable_workflow.lease_epoch + 1 END, \
+                   attempts = durable_workflow.attempts + CASE WHEN durable_workflow.owner_id = excluded.owner_id \
+                     THEN 0 ELSE 1 END, \
+                   recoveries = durable_workflow.recoveries + CASE WHEN durable_workflow.owner_id IS NOT NULL \
+                     AND durable_workflow.owner_id <> excluded.owner_id THEN 1 ELSE 0 END, \
+                   status = CASE WHEN durable_workflow.status = 'PENDING' THEN 'RUNNING' ELSE durable_workflow.status END, \
+                   started_ms = COALESCE(durable_workflow.started_ms, excluded.started_ms) \
+                 WHERE durable_workflow.status IN ('PENDING', 'RUNNING', 'PAUSED') \
+                   AND durable_workflow.name = excluded.name \
+                   AND (durable_workflow.owner_id IS NULL OR durable_workflow.owner_id = excluded.owner_id OR ",
+                owner_dead!($now, $lock_held), ") \
+                 RETURNING ", workflow_columns!()
+            ),
+            insert_child: concat!(
+                "INSERT INTO durable_workflow (id, root_id, parent_id, parent_position, workflow_key, name, \
+                   status, input, attempts, created_ms, started_ms) \
+                 SELECT $1, $2, $3, $4, $5, $6, 'RUNNING', $7, 1, ", $now, ", ", $now,
+                " WHERE ", fenced!("$8", "$9", "$10", $fence_row),
+                " ON CONFLICT (parent_id, workflow_key) WHERE parent_id IS NOT NULL DO NOTHING \
+                 RETURNING ", workflow_columns!()
+            ),
+            child_entry: concat!(
+                "INSERT INTO durable_step (workflow_id, position, step_key, name, kind, status, child_id, \
+                   created_ms, started_ms, completed_ms) \
+                 VALUES ($1, $2, $3, $4, 'WORKFLOW', 'COMPLETED', $5, ", $now, ", $6, ", $now, ") \
+                 ON CONFLICT (workflow_id, position) DO NOTHING RETURNING position"
+            ),
+            by_id: concat!("SELECT ", workflow_columns!(), " FROM durable_workflow WHERE id = $1"),
+            root_by_key: concat!(
+                "SELECT ", workflow_columns!(), " FROM durable_workflow WHERE parent_id IS NULL AND workflow_key = $1"
+            ),
+            set_timeout: concat!(
+                "UPDATE durable_workflow SET timeout_ms = COALESCE(timeout_ms, $2), \
+                 deadline_ms = COALESCE(deadline_ms, ", $now, " + $2) WHERE id = $1 RETURNING deadline_ms"
+            ),
+            finish: concat!(
+                "UPDATE durable_workflow SET status = $2, output = $3, error = $4, completed_ms = ", $now,
+                " WHERE id = $1 AND status IN ('PENDING', 'RUNNING') AND ",
+                fenced!("$5", "$6", "$7", $fence_row), " RETURNING id"
+            ),
+            lock_owned: concat!(
+                "SELECT id FROM durable_workflow WHERE id = $1 AND owner_id = $2 AND lease_epoch = $3",
+                $lock_row
+            ),
+            entry_status: "SELECT status FROM durable_step WHERE workflow_id = $1 AND position = $2",
+            release: "UPDATE durable_workflow SET owner_id = NULL, \
+                 status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END, \
+                 available_ms = $4, wait_for = $5 \
+                 WHERE id = $1 AND owner_id = $2 AND lease_epoch = $3",
+            release_dead: concat!(
+                "UPDATE durable_workflow SET owner_id = NULL, recoveries = recoveries + 1, \
+                   status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
+                 WHERE owner_id IS NOT NULL AND status IN ('PENDING', 'RUNNING', 'PAUSED') AND ",
+                owner_dead!($now, $lock_held), " RETURNING id"
+            ),
+            release_owned: "UPDATE durable_workflow SET owner_id = NULL, \
+                 status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
+                 WHERE owner_id = $1 AND status IN ('PENDING', 'RUNNING', 'PAUSED') RETURNING id",
+        }
+    };
+}
+
+dialects! { static SQL: WorkflowSql = workflow_sql; }
+
+impl SqlStore {
+    fn workflow_sql(&self) -> &'static WorkflowSql {
+        &SQL[self.dialect as usize]
+    }
+
+    fn workflow_row(&self, row: &sea_orm::QueryResult) -> Result<WorkflowRow, sea_orm::DbErr> {
+        Row::new(row, self.dialect).workflow()
+    }
+
+    pub(super) async fn start_root_workflow(&self, root: &NewRoot<'_>) -> StoreResult<Started> {
+        let new_id = self.fresh_id();
+        let values = vec![
+            self.id(new_id),
+            root.key.into(),
+            root.name.into(),
+            root.input.clone().into(),
+            self.id(root.owner),
+        ];
+        let claimed = self
+            .query_one(&self.db, self.workflow_sql().start_root, values)
+            .await?;
+        if let Some(row) = claimed {
+            let row = self.workflow_row(&row)?;
+            let created = row.id == new_id;
+            return Ok(Started::Claimed { row, created });
+        }
+        match self.root_with_key(root.key).await? {
+            Some(row) => Ok(Started::Refused(row)),
+            None => Err(crate::error::DurableError::custom(format!(
+                "workflow '{}' vanished while starting",
+                root.key
+            ))),
+        }
+    }
+
+    pub(super) async fn start_child_workflow(
+        &self,
+        child: &NewChild<'_>,
+    ) -> StoreResult<ChildStart> {
+        let created = super::retry_transient(|| async {
+            let txn = self.begin_write().await?;
+            let created = self.insert_child(&txn, child).await?;
+            if created.is_some() {
+                txn.commit().await?;
+            } else {
+                txn.rollback().await?;
+            }
+            Ok::<_, crate::error::DurableError>(created)
+        })
+        .await?;
+        if let Some(row) = created {
+            return Ok(ChildStart::Created(Box::new(row)));
+        }
+        match self.entry_at(child.parent, child.position).await? {
+            Some(entry) => Ok(ChildStart::Recorded(entry)),
+            None => Ok(ChildStart::Fenced),
+        }
+    }
+
+    /// The child row and its journal entry; `None` (and the caller rolls
+    /// back) unless both were written.
+    async fn insert_child(
+        &self,
+        txn: &DatabaseTransaction,
+        child: &NewChild<'_>,
+    ) -> StoreResult<Option<WorkflowRow>> {
+        let s = self.workflow_sql();
+        let new_id = self.fresh_id();
+        let values = vec![
+            self.id(new_id),
+            self.id(child.root),
+            self.id(child.parent),
+            child.position.into(),
+            child.key.into(),
+            child.name.into(),
+            child.input.clone().into(),
+            self.id(child.lease.holder),
+            self.id(child.lease.owner),
+            child.lease.epoch.into(),
+        ];
+        let Some(row) = self.query_one(txn, s.insert_child, values).await? else {
+            return Ok(None);
+        };
+        let row = self.workflow_row(&row)?;
+        let values = vec![
+            self.id(child.parent),
+            child.position.into(),
+            child.key.into(),
+            child.name.into(),
+            self.id(row.id),
+            child.started_ms.into(),
+        ];
+        Ok(self
+            .query_one(txn, s.child_entry, values)
+            .await?
+            .map(|_| row))
+    }
+
+    pub(super) async fn workflow_by_id(&self, id: Uuid) -> StoreResult<Option<WorkflowRow>> {
+        let row = self
+            .query_one(&self.db, self.workflow_sql().by_id, vec![self.id(id)])
+            .await?;
+        Ok(row.as_ref().map(|r| self.workflow_row(r)).transpose()?)
+    }
+
+    pub(super) async fn root_with_key(&self, key: &str) -> StoreResult<Option<WorkflowRow>> {
+        let row = self
+            .query_one(&self.db, self.workflow_sql().root_by_key, vec![key.into()])
+            .await?;
+        Ok(row.as_ref().map(|r| self.workflow_row(r)).transpose()?)
+    }
+
+    pub(super) async fn fix_deadline(&self, id: Uuid, timeout_ms: i64) -> StoreResult<bool> {
+        let values = vec![self.id(id), timeout_ms.into()];
+        Ok(self
+            .query_one(&self.db, self.workflow_sql().set_timeout, values)
+            .await?
+            .is_some())
+    }
+
+    pub(super) async fn finish_workflow(
+        &self,
+        id: Uuid,
+        lease: &Lease,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+    ) -> StoreResult<bool> {
+        super::retry_transient(|| async {
+            let values = vec![
+                self.id(id),
+                status.as_str().into(),
+                output.clone().into(),
+                error.clone().into(),
+                self.id(lease.holder),
+                self.id(lease.owner),
+                lease.epoch.into(),
+            ];
+            self.query_one(&self.db, self.workflow_sql().finish, values)
+                .await
+                .map(|row| row.is_some())
+        })
+        .await
+    }
+
+    pub(super) async fn release_workflow(
+        &self,
+        id: Uuid,
+        lease: &Lease,
+        suspension: Option<&Suspension>,
+    ) -> StoreResult<bool> {
+        let s = self.workflow_sql();
+        let owned = vec![self.id(id), self.id(lease.owner), lease.epoch.into()];
+        let Some(suspension) = suspension else {
+            let mut values = owned;
+            values.extend([sea_orm::Value::BigInt(None), sea_orm::Value::String(None)]);
+            return super::retry_transient(|| self.execute(&self.db, s.release, values.clone()))
+                .await
+                .map(|n| n > 0);
+        };
+        // Lock our row first: a waker locks it too before it completes the
+        // waiting call, so either it sees us suspended (and makes us
+        // claimable), or we see its completion here and stay claimable.
+        super::retry_transient(|| async {
+            let txn = self.begin_write().await?;
+            if self
+                .query_one(&txn, s.lock_owned, owned.clone())
+                .await?
+                .is_none()
+            {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            let entry = self
+                .query_one(
+                    &txn,
+                    s.entry_status,
+                    vec![self.id(suspension.workflow), suspension.position.into()],
+                )
+                .await?;
+            let done = match entry {
+                Some(row) => Row::new(&row, self.dialect).status("status")? == Status::Completed,
+                None => false,
+            };
+            let wake = if done { None } else { suspension.wake_ms };
+            let mut values = owned.clone();
+            values.extend([wake.into(), suspension.wait_for.clone().into()]);
+            self.execute(&txn, s.release, values).await?;
+            txn.commit().await?;
+            Ok::<_, crate::error::DurableError>(true)
+        })
+        .await
+    }
+
+    pub(super) async fn release_dead_owners(&self) -> StoreResult<Vec<Uuid>> {
+        let rows = self
+            .query_all(&self.db, self.workflow_sql().release_dead, vec![])
+            .await?;
+        Ok(self.ids_of(&rows)?)
+    }
+
+    pub(super) async fn release_all_owned(&self, owner: Uuid) -> StoreResult<u64> {
+        let rows = super::retry_transient(|| {
+            self.query_all(
+                &self.db,
+                self.workflow_sql().release_owned,
+                vec![self.id(owner)],
+            )
+        })
+        .await?;
+        Ok(rows.len() as u64)
+    }
+
+    pub(super) fn ids_of(
+        &self,
+        rows: &[sea_orm::QueryResult],
+    ) -> Result<Vec<Uuid>, sea_orm::DbErr> {
+        rows.iter()
+            .map(|r| Row::new(r, self.dialect).id("id"))
+            .collect()
+    }
+}
