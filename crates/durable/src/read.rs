@@ -105,7 +105,8 @@ pub struct StepSummary {
     pub wake_at_ms: Option<i64>,
     /// Its saved output.
     pub output: Option<Json>,
-    /// Its error (of the last failed attempt while retrying).
+    /// Its error: of the step that failed, or of the last failed attempt
+    /// of a step between retries (a completed step has none).
     pub error: Option<String>,
     /// The child workflow a child call started, with its own steps.
     pub child: Option<Box<WorkflowTree>>,

@@ -22,6 +22,41 @@ fn numbered<T>(
     move || ready(outcome(calls.fetch_add(1, Ordering::SeqCst) + 1))
 }
 
+/// A permanent error is recorded at once: no retry, and it replays.
+async fn permanent_errors_are_not_retried(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let ctx = Ctx::start(&t.db, "charge", None).await.unwrap();
+    let calls = Arc::new(AtomicU32::new(0));
+    let result: Result<u32, _> = ctx
+        .step_with_retry(
+            "card",
+            RetryPolicy::fixed(5, Duration::ZERO),
+            numbered(&calls, |_| Err(DurableError::permanent("card declined"))),
+        )
+        .await;
+    assert!(matches!(&result, Err(e) if e.is_permanent()), "{result:?}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "a permanent error was retried"
+    );
+    let row = row_under(&t.db, ctx.task_id(), "card#0").await;
+    assert_eq!((row.status.as_str(), row.retry_count), ("FAILED", 0));
+    drop(ctx);
+    let ctx = Ctx::start(&t.db, "charge", None).await.unwrap();
+    let (step, message) = step_failed(
+        ctx.step_with_retry(
+            "card",
+            RetryPolicy::fixed(5, Duration::ZERO),
+            numbered(&calls, |_| Ok(1u32)),
+        )
+        .await,
+    );
+    assert_eq!(step, "card#0");
+    assert_eq!(message, "permanent error: card declined");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 /// A step that fails twice and then succeeds returns its value; the row says two retries.
 async fn retries_until_success(backend: Backend) {
     let t = TestDb::new(backend).await;
@@ -271,6 +306,7 @@ fn backoff_values() {
 }
 
 both_backends!(
+    permanent_errors_are_not_retried,
     retries_until_success,
     exhausted_retries_fail_and_replay,
     failed_step_replays_its_error,

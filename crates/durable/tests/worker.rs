@@ -173,7 +173,68 @@ async fn registered_workflow_runs_inline(backend: Backend) {
     assert_eq!(again, 8);
 }
 
+/// `Client::run` runs a workflow as a worker does: a panic is caught and
+/// recorded (the workflow is FAILED, not left RUNNING), and a re-run
+/// returns the recorded failure without running it again.
+async fn inline_run_records_a_panic(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Worker::new(&t.db, registry()).client();
+    let err = client
+        .run::<_, ()>("explode", "boom-1", &())
+        .await
+        .unwrap_err();
+    match &err {
+        DurableError::WorkflowFailed { message, .. } => {
+            assert!(message.contains("panicked: boom at 42"), "{message}")
+        }
+        other => panic!("expected WorkflowFailed, got {other:?}"),
+    }
+    let summary = client.workflow_by_key("boom-1").await.unwrap();
+    assert_eq!(summary.status, Status::Failed);
+    assert!(summary.error.unwrap().contains("boom at 42"));
+    let again = client
+        .run::<_, ()>("explode", "boom-1", &())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, DurableError::WorkflowFailed { .. }),
+        "{again:?}"
+    );
+}
+
+/// Waiting for a result that is not there yet says so, with its own
+/// variant (not the deadline's `Timeout`); the workflow goes on.
+async fn waiting_for_a_result_times_out_distinctly(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Client::new(&t.db);
+    let handle = client
+        .enqueue("double", &1u64, EnqueueOptions::new().key("nobody-runs-me"))
+        .await
+        .unwrap();
+    let err = handle
+        .result::<u64>(Duration::from_millis(50))
+        .await
+        .unwrap_err();
+    match err {
+        DurableError::WaitTimeout { workflow, waited } => {
+            assert_eq!((workflow, waited), (handle.id(), Duration::from_millis(50)));
+        }
+        other => panic!("expected WaitTimeout, got {other:?}"),
+    }
+    assert_eq!(handle.status().await.unwrap(), Status::Pending);
+    let err = client.handle_by_key("no-such-key").await.unwrap_err();
+    assert!(
+        matches!(&err, DurableError::KeyNotFound(k) if k == "no-such-key"),
+        "{err:?}"
+    );
+    assert!(err.is_not_found());
+    let err = client.handle(durable::Uuid::new_v4()).await.unwrap_err();
+    assert!(matches!(err, DurableError::NotFound(_)) && err.is_not_found());
+}
+
 both_backends!(
+    inline_run_records_a_panic,
+    waiting_for_a_result_times_out_distinctly,
     enqueued_workflow_runs,
     enqueue_is_idempotent_by_key,
     unknown_queue_and_workflow_are_typed_errors,
