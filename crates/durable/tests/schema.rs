@@ -58,4 +58,38 @@ async fn newer_schema_is_refused(backend: Backend) {
     ctx.complete(&1).await.unwrap();
 }
 
-both_backends!(concurrent_init_is_safe, newer_schema_is_refused);
+/// Ids are readable where they are stored: a workflow is found by its id
+/// written as text (on SQLite they are text; on PostgreSQL `UUID`, which
+/// casts from the same text), and its steps by the workflow's id.
+async fn ids_are_readable_as_text(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let ctx = Ctx::start(&t.db, "readable", None).await.unwrap();
+    let _: u32 = ctx.step("s", || async { Ok(1) }).await.unwrap();
+    let id = ctx.task_id().hyphenated().to_string();
+    // Bound as text, as `WHERE id = '...'` typed in a shell would be.
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT w.workflow_key, s.step_key FROM durable_workflow w \
+             JOIN durable_step s ON s.workflow_id = w.id WHERE w.id = $1"
+        }
+        Backend::Postgres => {
+            "SELECT w.workflow_key, s.step_key FROM durable_workflow w \
+             JOIN durable_step s ON s.workflow_id = w.id WHERE w.id = CAST($1 AS TEXT)::UUID"
+        }
+    };
+    let stmt = Statement::from_sql_and_values(t.db.get_database_backend(), sql, [id.into()]);
+    let row =
+        t.db.query_one_raw(stmt)
+            .await
+            .unwrap()
+            .expect("found by its id as text");
+    let key: String = row.try_get("", "workflow_key").unwrap();
+    let step: String = row.try_get("", "step_key").unwrap();
+    assert_eq!((key.as_str(), step.as_str()), ("readable", "s#0"));
+}
+
+both_backends!(
+    concurrent_init_is_safe,
+    newer_schema_is_refused,
+    ids_are_readable_as_text
+);
