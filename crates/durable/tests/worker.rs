@@ -232,7 +232,68 @@ async fn waiting_for_a_result_times_out_distinctly(backend: Backend) {
     assert!(matches!(err, DurableError::NotFound(_)) && err.is_not_found());
 }
 
+/// A workflow paused while a worker runs it: the running step finishes and
+/// is saved, the next one does not start, the worker lets it go; after
+/// `resume` a worker takes it again and it finishes, nothing run twice.
+async fn paused_under_a_worker_resumes_after_resume(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let runs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<&'static str>::new()));
+    let mut registry = Registry::new();
+    let (g, r) = (gate.clone(), runs.clone());
+    registry.register("gated", move |ctx: Ctx, _: ()| {
+        let (g, r) = (g.clone(), r.clone());
+        async move {
+            let r1 = r.clone();
+            ctx.step("gate", move || async move {
+                r1.lock().unwrap().push("gate");
+                g.acquire().await.unwrap().forget();
+                Ok(())
+            })
+            .await?;
+            ctx.step("after", move || async move {
+                r.lock().unwrap().push("after");
+                Ok(1u32)
+            })
+            .await
+        }
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let worker = Worker::new(&t.db, registry).poll_interval(Duration::from_millis(20));
+    let task = tokio::spawn(worker.run(async move {
+        stopped.await.ok();
+    }));
+    let client = Client::new(&t.db);
+    let handle = client
+        .enqueue("gated", &(), EnqueueOptions::new().key("g"))
+        .await
+        .unwrap();
+    while runs.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client.pause(handle.id()).await.unwrap();
+    gate.add_permits(1);
+    let mut released = false;
+    for _ in 0..1500 {
+        let s = client.workflow(handle.id()).await.unwrap();
+        if s.status == Status::Paused && s.owner.is_none() {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(released, "the worker did not let the paused workflow go");
+    assert_eq!(*runs.lock().unwrap(), ["gate"]);
+    client.resume(handle.id()).await.unwrap();
+    let out: u32 = handle.result(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(out, 1);
+    assert_eq!(*runs.lock().unwrap(), ["gate", "after"]);
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
+
 both_backends!(
+    paused_under_a_worker_resumes_after_resume,
     inline_run_records_a_panic,
     waiting_for_a_result_times_out_distinctly,
     enqueued_workflow_runs,

@@ -66,7 +66,10 @@ macro_rules! tables_v2 {
             // Inline roots whose owner may have died.
             "CREATE INDEX durable_workflow_orphan ON durable_workflow (created_ms) \
              WHERE queue IS NULL AND parent_id IS NULL AND status IN ('PENDING', 'RUNNING')",
-            "CREATE INDEX durable_workflow_owned ON durable_workflow (owner_id) WHERE owner_id IS NOT NULL",
+            // Unfinished work by owner (release at shutdown, liveness checks);
+            // finished rows keep their last owner but leave the index.
+            "CREATE INDEX durable_workflow_owned ON durable_workflow (owner_id) \
+             WHERE owner_id IS NOT NULL AND status IN ('PENDING', 'RUNNING', 'PAUSED')",
             // Rate limits count recent starts per queue.
             "CREATE INDEX durable_workflow_queue_started ON durable_workflow (queue, started_ms) WHERE queue IS NOT NULL",
             // Per-key limits count the running workflows of one key.
