@@ -167,7 +167,13 @@ impl Ctx {
     /// another writer's result (returned, to replay), or an error.
     pub(crate) async fn refused(&self, call: &Call) -> Result<Entry, DurableError> {
         let entry = self.store.entry(self.id, call.position).await?;
-        match decide::after_refused_commit(call, entry.as_ref()) {
+        self.winner(call, entry.as_ref())
+    }
+
+    /// The entry another writer put at our position: ours to replay if it
+    /// is this call finished, an error otherwise.
+    pub(crate) fn winner(&self, call: &Call, entry: Option<&Entry>) -> Result<Entry, DurableError> {
+        match decide::after_refused_commit(call, entry) {
             Decision::Replay(entry) => Ok(entry),
             Decision::Refuse(refusal) => Err(self.refusal(call, refusal)),
             Decision::Run { .. } => Err(self.refusal(call, Refusal::LeaseLost)),

@@ -61,7 +61,7 @@ impl Ctx {
         match self.store.start_child(&child).await? {
             ChildStart::Created(row) => Ok(self.child_ctx(*row, true)),
             ChildStart::Recorded(entry) => {
-                let entry = self.refused_entry(&call, entry)?;
+                let entry = self.winner(&call, Some(&entry))?;
                 self.recorded_child(&call, entry)
             }
             ChildStart::Fenced => Err(DurableError::LeaseLost { workflow: self.id }),
@@ -77,18 +77,6 @@ impl Ctx {
                 step: call.key.clone(),
                 detail: "the history records this child call without its workflow".to_string(),
             }),
-        }
-    }
-
-    /// An entry someone else wrote at our position: ours to replay if it
-    /// is this call, non-determinism otherwise.
-    fn refused_entry(&self, call: &Call, entry: Entry) -> Result<Entry, DurableError> {
-        match crate::call::decide::after_refused_commit(call, Some(&entry)) {
-            crate::call::decide::Decision::Replay(entry) => Ok(entry),
-            crate::call::decide::Decision::Refuse(refusal) => Err(self.refusal(call, refusal)),
-            crate::call::decide::Decision::Run { .. } => {
-                Err(DurableError::LeaseLost { workflow: self.id })
-            }
         }
     }
 

@@ -8,6 +8,8 @@
 //! serves every workflow of the executor, so the cost does not grow with
 //! the number of workflows in flight.
 
+mod process;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -17,7 +19,6 @@ use tokio::sync::OnceCell;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-mod process;
 use crate::error::DurableError;
 use crate::store::sql::SqlStore;
 use crate::store::{ExecutorRow, Liveness, Store};
@@ -106,11 +107,7 @@ impl ExecutorCore {
         self.liveness
             .get_or_try_init(|| async {
                 let liveness = self.store.open_liveness().await?;
-                let row = self.row(liveness.as_ref().and_then(|l| l.lock_key()));
-                match &liveness {
-                    Some(l) => l.beat(&row, self.lease_ms()).await?,
-                    None => self.store.heartbeat(&row, self.lease_ms()).await?,
-                }
+                self.beat_with(liveness.as_ref()).await?;
                 let task = tokio::spawn(heartbeat(Arc::downgrade(self), self.lease / 3));
                 *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
                 Ok::<_, DurableError>(liveness)
@@ -121,7 +118,11 @@ impl ExecutorCore {
 
     /// One heartbeat, on the liveness connection if there is one.
     async fn beat(&self) -> Result<(), DurableError> {
-        let liveness = self.liveness.get().and_then(Option::as_ref);
+        self.beat_with(self.liveness.get().and_then(Option::as_ref))
+            .await
+    }
+
+    async fn beat_with(&self, liveness: Option<&Arc<dyn Liveness>>) -> Result<(), DurableError> {
         let row = self.row(liveness.and_then(|l| l.lock_key()));
         match liveness {
             Some(l) => l.beat(&row, self.lease_ms()).await,

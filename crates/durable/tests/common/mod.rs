@@ -195,13 +195,7 @@ pub fn id_value(db: &DatabaseConnection, id: Uuid) -> Value {
 
 /// An id column of a raw query's row, read the way the backend stores it.
 pub fn id_at(db: &DatabaseConnection, row: &QueryResult, index: usize) -> Uuid {
-    match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            let text: String = row.try_get_by_index(index).unwrap();
-            Uuid::parse_str(&text).unwrap()
-        }
-        _ => row.try_get_by_index(index).unwrap(),
-    }
+    opt_id_at(db, row, index).expect("a non-NULL id")
 }
 
 /// A nullable id column of a raw query's row.

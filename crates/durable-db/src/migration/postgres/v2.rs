@@ -17,7 +17,13 @@ use crate::migration::tables_v2::tables_v2;
 
 const TABLES: [&str; 10] = tables_v2!(uuid = "UUID");
 
-const BEFORE: &[&str] = &["LOCK TABLE durable_task, durable_executor IN ACCESS EXCLUSIVE MODE"];
+/// The lock waits for transactions of v1 processes still running (a
+/// `ctx.transaction` among them); a bound turns a stuck one into an error
+/// of `init` that names the lock, instead of a hang.
+const BEFORE: &[&str] = &[
+    "SET LOCAL lock_timeout = '60s'",
+    "LOCK TABLE durable_task, durable_executor IN ACCESS EXCLUSIVE MODE",
+];
 
 const COPY: &[&str] = &[
     "INSERT INTO durable_workflow (id, root_id, parent_id, parent_position, workflow_key, name, status, \

@@ -33,13 +33,8 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// The column's name in the result (a lookup key, never SQL).
-    fn name(&self, column: &str) -> String {
-        [self.prefix, column].concat()
-    }
-
     pub(super) fn get<T: TryGetable>(&self, column: &str) -> Result<T, DbErr> {
-        self.row.try_get("", &self.name(column))
+        self.row.try_get(self.prefix, column)
     }
 
     pub(super) fn opt_id(&self, column: &str) -> Result<Option<Uuid>, DbErr> {

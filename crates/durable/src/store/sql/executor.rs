@@ -163,10 +163,6 @@ impl Session {
             }
         }
     }
-
-    async fn hold_lock(&self, key: i64) -> StoreResult<bool> {
-        self.store.hold_lock(key).await
-    }
 }
 
 impl SqlStore {
@@ -188,7 +184,7 @@ impl Liveness for Session {
     }
 
     async fn beat(&self, executor: &ExecutorRow, lease_ms: i64) -> StoreResult<()> {
-        if !self.hold_lock(self.lock_key).await? {
+        if !self.store.hold_lock(self.lock_key).await? {
             tracing::warn!(executor = %executor.id, "advisory lock held by another session");
         }
         self.store

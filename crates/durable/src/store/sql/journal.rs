@@ -134,15 +134,14 @@ impl SqlStore {
         position: i32,
     ) -> StoreResult<Option<Check>> {
         let s = self.journal_sql();
-        let row = if root {
-            let values = vec![self.id(workflow), position.into()];
-            super::retry_transient(|| self.query_one(&self.db, s.check_root, values.clone()))
-                .await?
+        let mut values = vec![self.id(workflow), position.into()];
+        let sql = if root {
+            s.check_root
         } else {
-            let values = vec![self.id(workflow), position.into(), self.id(holder)];
-            super::retry_transient(|| self.query_one(&self.db, s.check_child, values.clone()))
-                .await?
+            values.push(self.id(holder));
+            s.check_child
         };
+        let row = super::retry_transient(|| self.query_one(&self.db, sql, values.clone())).await?;
         let Some(row) = row else {
             return Ok(None);
         };

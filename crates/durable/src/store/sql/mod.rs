@@ -43,13 +43,11 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
-    pub(crate) fn of(db: &impl ConnectionTrait) -> Result<Self, DurableError> {
-        match db.get_database_backend() {
-            DbBackend::Postgres => Ok(Dialect::Postgres),
-            DbBackend::Sqlite => Ok(Dialect::Sqlite),
-            other => Err(DurableError::InvalidInput(format!(
-                "durable supports PostgreSQL and SQLite, not {other:?}"
-            ))),
+    fn of(backend: DbBackend) -> Option<Self> {
+        match backend {
+            DbBackend::Postgres => Some(Dialect::Postgres),
+            DbBackend::Sqlite => Some(Dialect::Sqlite),
+            _ => None,
         }
     }
 
@@ -95,9 +93,10 @@ impl std::fmt::Debug for SqlStore {
 impl SqlStore {
     /// The store on `db`, with random (v4) ids.
     pub(crate) fn new(db: &DatabaseConnection) -> Self {
-        let (dialect, unsupported) = match Dialect::of(db) {
-            Ok(dialect) => (dialect, None),
-            Err(_) => (Dialect::Sqlite, Some(db.get_database_backend())),
+        let backend = db.get_database_backend();
+        let (dialect, unsupported) = match Dialect::of(backend) {
+            Some(dialect) => (dialect, None),
+            None => (Dialect::Sqlite, Some(backend)),
         };
         Self {
             db: db.clone(),
@@ -171,26 +170,22 @@ impl SqlStore {
 
     /// Begin a transaction that will write. On SQLite the write lock is
     /// taken up front (`BEGIN IMMEDIATE`), so it cannot fail half-way with
-    /// `SQLITE_BUSY`; a busy database at `BEGIN` is retried like any
-    /// transient error.
+    /// `SQLITE_BUSY`. Callers retry the whole operation while the database
+    /// is busy (or only this `BEGIN`, where repeating the rest is not safe).
     async fn begin_write(&self) -> Result<DatabaseTransaction, DurableError> {
         self.supported()?;
-        retry_transient(|| async {
-            match self.dialect {
-                Dialect::Sqlite => {
-                    self.db
-                        .begin_with_options(sea_orm::TransactionOptions {
-                            sqlite_transaction_mode: Some(
-                                sea_orm::SqliteTransactionMode::Immediate,
-                            ),
-                            ..Default::default()
-                        })
-                        .await
-                }
-                Dialect::Postgres => self.db.begin().await,
+        let txn = match self.dialect {
+            Dialect::Sqlite => {
+                self.db
+                    .begin_with_options(sea_orm::TransactionOptions {
+                        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await
             }
-        })
-        .await
+            Dialect::Postgres => self.db.begin().await,
+        };
+        Ok(txn?)
     }
 }
 
@@ -327,7 +322,7 @@ impl Store for SqlStore {
     }
 
     async fn begin_user_transaction(&self) -> StoreResult<DatabaseTransaction> {
-        self.begin_write().await
+        retry_transient(|| self.begin_write()).await
     }
 
     async fn commit_in(

@@ -210,7 +210,9 @@ impl SqlStore {
         filter: &ClaimFilter<'_>,
     ) -> StoreResult<Vec<WorkflowRow>> {
         let s = self.queue_sql();
-        let txn = self.begin_write().await?;
+        // A claim is not repeated once begun (its outcome may be unknown);
+        // only a busy BEGIN is retried.
+        let txn = super::retry_transient(|| self.begin_write()).await?;
         let limits = self
             .queue_limits(&txn, queue, true)
             .await?
@@ -260,7 +262,9 @@ impl SqlStore {
         want: usize,
         filter: &ClaimFilter<'_>,
     ) -> StoreResult<Vec<WorkflowRow>> {
-        let txn = self.begin_write().await?;
+        // A claim is not repeated once begun (its outcome may be unknown);
+        // only a busy BEGIN is retried.
+        let txn = super::retry_transient(|| self.begin_write()).await?;
         let values = vec![
             filter.names.into(),
             filter.app_version.into(),
