@@ -125,6 +125,16 @@ pub enum DurableError {
     /// with [`DurableError::permanent`].
     #[error("permanent error: {0}")]
     Permanent(String),
+    /// A spawned child workflow that was joined failed or was cancelled.
+    #[error("child workflow {child} ended {status}: {message}")]
+    ChildFailed {
+        /// The child.
+        child: Uuid,
+        /// How it ended: `FAILED` or `CANCELLED`.
+        status: crate::status::Status,
+        /// Its error.
+        message: String,
+    },
     /// The workflow stopped to wait (until a time, or for an event) and
     /// will be resumed when it is due. Return it from the workflow function
     /// (`?` does): the executor releases the workflow, so it holds no slot

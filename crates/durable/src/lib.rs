@@ -42,7 +42,7 @@ mod worker; // Worker: the claim loop
 
 pub use client::{Client, EnqueueOptions, WorkflowHandle};
 pub use connect::{connect, init};
-pub use ctx::Ctx;
+pub use ctx::{ChildHandle, Ctx};
 pub use error::DurableError;
 pub use executor::{DEFAULT_LEASE, Executor};
 pub use queue::{DEFAULT_QUEUE, Queue};

@@ -57,7 +57,8 @@ pub(crate) fn outcome(result: &Result<String, DurableError>) -> Outcome {
 
 /// Run `ctx`'s registered function to its end and settle the outcome.
 /// Returns the function's error (after recording it) if it did not complete.
-pub(crate) async fn run(workflow: ErasedWorkflow, ctx: Ctx) -> Result<(), DurableError> {
+pub(crate) async fn run(workflow: ErasedWorkflow, mut ctx: Ctx) -> Result<(), DurableError> {
+    ctx.suspendable = true;
     let finisher = ctx.finisher();
     let input = ctx.found.input.clone();
     let id = ctx.id;

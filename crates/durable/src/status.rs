@@ -21,6 +21,23 @@ pub enum StepKind {
     Transaction,
     /// A call that suspends the workflow until a time or an event.
     Wait,
+    /// A durable sleep (`ctx.sleep`, `ctx.sleep_until`).
+    Sleep,
+    /// Waiting for a message (`ctx.recv`).
+    Recv,
+    /// A message sent from a workflow (`ctx.send`).
+    Send,
+    /// A value published under a key (`ctx.set_event`).
+    Event,
+    /// An item written to, or the close of, a stream (`ctx.write_stream`,
+    /// `ctx.close_stream`).
+    Stream,
+    /// A child workflow started without waiting for it (`ctx.spawn`).
+    Spawn,
+    /// Waiting for a spawned child to finish (`join`).
+    Join,
+    /// Waiting for the first of several spawned children (`ctx.select`).
+    Select,
 }
 
 impl StepKind {
@@ -31,6 +48,14 @@ impl StepKind {
             StepKind::Step => "STEP",
             StepKind::Transaction => "TRANSACTION",
             StepKind::Wait => "WAIT",
+            StepKind::Sleep => "SLEEP",
+            StepKind::Recv => "RECV",
+            StepKind::Send => "SEND",
+            StepKind::Event => "EVENT",
+            StepKind::Stream => "STREAM",
+            StepKind::Spawn => "SPAWN",
+            StepKind::Join => "JOIN",
+            StepKind::Select => "SELECT",
         }
     }
 
@@ -40,6 +65,14 @@ impl StepKind {
             "STEP" => Ok(StepKind::Step),
             "TRANSACTION" => Ok(StepKind::Transaction),
             "WAIT" => Ok(StepKind::Wait),
+            "SLEEP" => Ok(StepKind::Sleep),
+            "RECV" => Ok(StepKind::Recv),
+            "SEND" => Ok(StepKind::Send),
+            "EVENT" => Ok(StepKind::Event),
+            "STREAM" => Ok(StepKind::Stream),
+            "SPAWN" => Ok(StepKind::Spawn),
+            "JOIN" => Ok(StepKind::Join),
+            "SELECT" => Ok(StepKind::Select),
             other => Err(DbErr::Type(format!("unknown step kind {other:?}"))),
         }
     }

@@ -10,6 +10,7 @@
 mod postgres;
 mod sqlite;
 mod tables_v2;
+mod tables_v3;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
@@ -17,7 +18,7 @@ use sea_orm::{
 };
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One migration: its version and the statements that bring the schema to
 /// it, in groups run one after the other.

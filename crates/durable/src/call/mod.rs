@@ -145,6 +145,7 @@ impl Ctx {
             retry_count: 0,
             max_retries: 0,
             wake_ms: None,
+            child: None,
             started_ms,
             lease,
         })

@@ -5,6 +5,7 @@
 mod handle;
 mod manage;
 mod options;
+mod signals;
 
 use std::sync::Arc;
 

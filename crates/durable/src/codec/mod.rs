@@ -66,6 +66,27 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(
         .map_err(|e| DurableError::InvalidInput(format!("{what} cannot be serialized: {e}")))
 }
 
+/// Largest message, event value or stream item, in bytes of JSON: these
+/// are read by pollers and kept with the workflow; large data belongs in
+/// a table of the application, its key in the message.
+pub(crate) const MAX_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// Serialize a message, event value or stream item: JSON that reads back
+/// the same (as [`encode_value`]), at most [`MAX_PAYLOAD_BYTES`].
+pub(crate) fn encode_payload<T: Serialize + ?Sized>(
+    what: &str,
+    value: &T,
+) -> Result<String, DurableError> {
+    let text = encode_value(what, value)?;
+    if text.len() > MAX_PAYLOAD_BYTES {
+        return Err(DurableError::InvalidInput(format!(
+            "{what} is {} bytes of JSON; the limit is {MAX_PAYLOAD_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(text)
+}
+
 /// An error message as stored: PostgreSQL text cannot hold NUL, and an
 /// error message is prose, so NUL becomes U+FFFD instead of failing the write.
 pub(crate) fn error_text(message: impl std::fmt::Display) -> String {

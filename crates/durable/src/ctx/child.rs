@@ -57,6 +57,7 @@ impl Ctx {
             input,
             started_ms: run.started_ms,
             lease,
+            spawn: None,
         };
         match self.store.start_child(&child).await? {
             ChildStart::Created(row) => Ok(self.child_ctx(*row, true)),
@@ -83,6 +84,8 @@ impl Ctx {
     /// The child's `Ctx`: under our lease while it may still run.
     fn child_ctx(&self, row: WorkflowRow, created: bool) -> Self {
         let lease = self.lease.filter(|_| !row.status.is_terminal());
-        Self::new(self.executor.clone(), lease, row, created)
+        let mut child = Self::new(self.executor.clone(), lease, row, created);
+        child.suspendable = self.suspendable;
+        child
     }
 }

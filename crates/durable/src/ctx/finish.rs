@@ -45,7 +45,14 @@ impl Finisher {
         if let Some(lease) = &self.lease
             && self
                 .store
-                .finish(self.id, lease, status, output.clone(), error.clone())
+                .finish(
+                    self.id,
+                    lease,
+                    status,
+                    output.clone(),
+                    error.clone(),
+                    self.found.parent_id.filter(|_| lease.holder == self.id),
+                )
                 .await?
         {
             tracing::debug!(workflow.id = %self.id, status = status.as_str(), "workflow finished");

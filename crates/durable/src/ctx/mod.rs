@@ -6,7 +6,11 @@
 
 mod child;
 mod control;
+mod feeds;
 mod finish;
+mod messages;
+mod sleep;
+mod spawn;
 mod steps;
 mod wait;
 
@@ -24,8 +28,15 @@ use crate::identity::ExecutorCore;
 use crate::store::{Lease, NewRoot, Started, Store, WorkflowRow};
 
 pub(crate) use finish::Finisher;
+pub use spawn::ChildHandle;
 #[cfg(feature = "testing")]
 pub(crate) use wait::woken_output;
+pub(crate) use wait::woken_output_text;
+
+/// The polling intervals of a wait in the process.
+pub(crate) fn wait_backoff() -> wait::Backoff {
+    wait::Backoff::new()
+}
 
 /// Longest accepted timeout: 100 years (keeps `now + timeout` far from overflow).
 pub(crate) const MAX_TIMEOUT_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
@@ -64,6 +75,10 @@ pub struct Ctx {
     pub(crate) found: WorkflowRow,
     pub(crate) history: History,
     pub(crate) calls: Calls,
+    /// Whether an executor resumes this workflow after it suspends (it runs
+    /// a registered function under a runner); an inline workflow waits in
+    /// its process instead.
+    pub(crate) suspendable: bool,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -230,6 +245,7 @@ impl Ctx {
             found,
             history,
             calls: Calls::default(),
+            suspendable: false,
         }
     }
 

@@ -2,18 +2,26 @@
 //! event. The workflow returns [`DurableError::Suspended`] up through its
 //! code; the runner releases it with a wake-up time, so it holds no
 //! executor slot, connection or memory while it waits, and an executor
-//! claims it again when it is due and replays up to the wait.
+//! claims it again when it is due (or woken) and replays up to the wait.
 //!
-//! The primitives of the roadmap (sleep, recv, join) are built on
-//! [`Ctx::suspend_call`]. Until they land, a test-only wait exercises it
-//! (behind the `testing` feature).
+//! Every waiting primitive (sleep, recv, join, select, and the test-only
+//! wait) uses the pieces here: the wake-up time is fixed once from the
+//! database clock and recorded with the waiting entry, so a restart waits
+//! only for what remains; a short wait, or any wait of a workflow that no
+//! executor would resume (an inline `Ctx::start`), is waited out in the
+//! process instead.
 
 use std::time::Duration;
 
 use super::Ctx;
-use crate::call::{Call, Prepared};
+use crate::call::{Call, Run};
 use crate::error::DurableError;
 use crate::status::{Status, StepKind};
+use crate::store::{Checkpoint, Entry};
+
+/// Waits up to this long are waited out in the process; longer ones
+/// suspend the workflow (when it runs on an executor that resumes it).
+pub(crate) const SUSPEND_AFTER: Duration = Duration::from_secs(1);
 
 /// What a waiting call ended with.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,9 +32,9 @@ pub(crate) enum Waited {
     TimedOut,
 }
 
-/// The output recorded for a wait that timed out; a waker records
-/// `{"woken": payload}` (see [`woken_output`]).
-const TIMED_OUT: &str = r#"{"timed_out":true}"#;
+/// The output recorded for a wait that timed out; one that was woken
+/// records `{"woken": payload}` (see [`woken_output_text`]).
+pub(crate) const TIMED_OUT: &str = r#"{"timed_out":true}"#;
 
 /// The output a waker records for `payload`.
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
@@ -34,10 +42,143 @@ pub(crate) fn woken_output(payload: &serde_json::Value) -> String {
     serde_json::json!({ "woken": payload }).to_string()
 }
 
+/// The output recorded for a call woken with `payload` (JSON text).
+pub(crate) fn woken_output_text(payload: &str) -> String {
+    format!(r#"{{"woken":{payload}}}"#)
+}
+
+/// The recorded output of a finished wait.
+pub(crate) fn waited(output: Option<&str>) -> Waited {
+    let woken = output
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .and_then(|mut value| value.get_mut("woken").map(serde_json::Value::take));
+    match woken {
+        Some(payload) => Waited::Woken(payload),
+        None => Waited::TimedOut,
+    }
+}
+
+/// Milliseconds of a timeout, at most 100 years.
+pub(crate) fn timeout_ms(timeout: Duration) -> i64 {
+    i64::try_from(timeout.as_millis())
+        .unwrap_or(i64::MAX)
+        .min(super::MAX_TIMEOUT_MS)
+}
+
+/// Polling intervals of a wait in the process: short at first (a reply
+/// often comes quickly), then at most one second.
+#[derive(Debug)]
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self(Duration::from_millis(10))
+    }
+
+    /// Sleep for the next interval, but not past `until`.
+    pub(crate) async fn pause(&mut self, until: tokio::time::Instant) {
+        let now = tokio::time::Instant::now();
+        let wait = self.0.min(until.saturating_duration_since(now));
+        tokio::time::sleep(wait).await;
+        self.0 = (self.0 * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// How a wait continues once its entry is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Budget {
+    /// Wait in the process until this instant.
+    InProcess(tokio::time::Instant),
+    /// Wait in the process until this instant, then suspend.
+    ThenSuspend(tokio::time::Instant),
+}
+
+impl Budget {
+    pub(crate) fn until(self) -> tokio::time::Instant {
+        match self {
+            Budget::InProcess(at) | Budget::ThenSuspend(at) => at,
+        }
+    }
+}
+
 impl Ctx {
-    /// A call that waits until `timeout` has passed (database clock, fixed
-    /// at the first run) or until a waker completes it. Suspends the
-    /// workflow while it waits.
+    /// The waiting entry of `call`: fixed at the first run (database clock,
+    /// `wake_ms` from `now`), read back after that. `Err(entry)` when
+    /// another handle finished the call meanwhile (replay it).
+    pub(crate) async fn start_wait(
+        &self,
+        call: &Call,
+        run: &Run,
+        wake_ms: Option<i64>,
+        child: Option<uuid::Uuid>,
+        output: Option<String>,
+    ) -> Result<Result<Option<i64>, Entry>, DurableError> {
+        if let Some(entry) = &run.entry {
+            return Ok(Ok(entry.wake_ms));
+        }
+        let mut cp = self.checkpoint(call, Status::Pending, output, None, run.started_ms)?;
+        cp.wake_ms = wake_ms;
+        cp.child = child;
+        match self.commit(call, &cp).await? {
+            Some(entry) => Ok(Err(entry)),
+            None => Ok(Ok(wake_ms)),
+        }
+    }
+
+    /// How long to wait in the process before suspending (or for good),
+    /// given `remaining_ms` until the wake-up time (`None`: no time).
+    pub(crate) fn budget(&self, remaining_ms: Option<i64>) -> Budget {
+        let now = tokio::time::Instant::now();
+        let remaining =
+            remaining_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
+        // Far enough to never come, near enough for `Instant` arithmetic.
+        let forever = now + Duration::from_secs(100 * 366 * 24 * 3600);
+        let at = |d: Option<Duration>| d.map_or(forever, |d| now + d);
+        if !self.suspendable {
+            return Budget::InProcess(at(remaining));
+        }
+        match remaining {
+            Some(d) if d <= SUSPEND_AFTER => Budget::InProcess(now + d),
+            _ => Budget::ThenSuspend(now + SUSPEND_AFTER),
+        }
+    }
+
+    /// The error that suspends this workflow at `call`.
+    pub(crate) fn suspend(
+        &self,
+        call: &Call,
+        wake_ms: Option<i64>,
+        waiting_for: String,
+    ) -> DurableError {
+        tracing::debug!(workflow.id = %self.id, step = %call.key, ?wake_ms, "suspending");
+        DurableError::Suspended {
+            workflow: self.id,
+            position: call.position,
+            wake_at_ms: wake_ms,
+            waiting_for: Some(waiting_for),
+        }
+    }
+
+    /// Finish a waiting call with `output`; `Some(entry)` if another
+    /// handle finished it first (replay that).
+    pub(crate) async fn end_wait(
+        &self,
+        call: &Call,
+        run: &Run,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+        child: Option<uuid::Uuid>,
+    ) -> Result<Option<Entry>, DurableError> {
+        let mut cp: Checkpoint<'_> =
+            self.checkpoint(call, status, output, error, run.started_ms)?;
+        cp.wake_ms = run.entry.as_ref().and_then(|e| e.wake_ms);
+        cp.child = child;
+        self.commit(call, &cp).await
+    }
+
+    /// A call that waits until `timeout` has passed or a waker completes
+    /// it (the test-only wait).
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) async fn suspend_call(
         &self,
@@ -46,41 +187,38 @@ impl Ctx {
     ) -> Result<Waited, DurableError> {
         let call = self.take(name, StepKind::Wait)?;
         let run = match self.prepare(&call).await? {
-            Prepared::Replay(entry) => return Ok(waited(entry.output)),
-            Prepared::Run(run) => run,
+            crate::call::Prepared::Replay(entry) => return Ok(waited(entry.output.as_deref())),
+            crate::call::Prepared::Run(run) => run,
         };
         let now = run.started_ms;
-        let wake_ms = match run.entry.as_ref().and_then(|e| e.wake_ms) {
-            Some(wake_ms) => wake_ms,
-            None => {
-                let timeout = i64::try_from(timeout.as_millis())
-                    .unwrap_or(i64::MAX)
-                    .min(super::MAX_TIMEOUT_MS);
-                let wake_ms = now.saturating_add(timeout);
-                let mut cp = self.checkpoint(&call, Status::Pending, None, None, now)?;
-                cp.wake_ms = Some(wake_ms);
-                if let Some(entry) = self.commit(&call, &cp).await? {
-                    return Ok(waited(entry.output));
-                }
-                wake_ms
-            }
+        let wake_ms = match self
+            .start_wait(
+                &call,
+                &run,
+                Some(now.saturating_add(timeout_ms(timeout))),
+                None,
+                None,
+            )
+            .await?
+        {
+            Ok(wake_ms) => wake_ms.unwrap_or(now),
+            Err(entry) => return Ok(waited(entry.output.as_deref())),
         };
-        if now >= wake_ms {
-            return self.time_out(&call, now).await;
+        if now < wake_ms {
+            return Err(self.suspend(&call, Some(wake_ms), call.name.clone()));
         }
-        tracing::debug!(workflow.id = %self.id, step = %call.key, wake_ms, "suspending");
-        Err(DurableError::Suspended {
-            workflow: self.id,
-            position: call.position,
-            wake_at_ms: Some(wake_ms),
-            waiting_for: Some(call.name.clone()),
-        })
-    }
-
-    async fn time_out(&self, call: &Call, now: i64) -> Result<Waited, DurableError> {
-        let cp = self.checkpoint(call, Status::Completed, Some(TIMED_OUT.into()), None, now)?;
-        match self.commit(call, &cp).await? {
-            Some(entry) => Ok(waited(entry.output)),
+        match self
+            .end_wait(
+                &call,
+                &run,
+                Status::Completed,
+                Some(TIMED_OUT.into()),
+                None,
+                None,
+            )
+            .await?
+        {
+            Some(entry) => Ok(waited(entry.output.as_deref())),
             None => Ok(Waited::TimedOut),
         }
     }
@@ -104,17 +242,5 @@ impl Ctx {
             Waited::Woken(payload) => Ok(Some(payload)),
             Waited::TimedOut => Ok(None),
         }
-    }
-}
-
-/// The recorded output of a finished wait.
-fn waited(output: Option<String>) -> Waited {
-    let woken = output
-        .as_deref()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
-        .and_then(|mut value| value.get_mut("woken").map(serde_json::Value::take));
-    match woken {
-        Some(payload) => Waited::Woken(payload),
-        None => Waited::TimedOut,
     }
 }

@@ -27,8 +27,9 @@ use crate::error::DurableError;
 use crate::read::{WorkflowSummary, WorkflowTree};
 
 pub(crate) use rows::{
-    Check, Checkpoint, ClaimFilter, Entry, ExecutorRow, Lease, NewChild, NewEnqueued, NewRoot,
-    QueueLimits, Suspension, Transition, WorkflowRow,
+    Check, Checkpoint, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild, NewEnqueued,
+    NewMessage, NewRoot, QueueLimits, Received, Spawn, StreamItem, Suspension, Transition,
+    WorkflowRow,
 };
 
 /// Shorthand for the results of store methods.
@@ -91,7 +92,8 @@ pub(crate) trait Store: Send + Sync + Debug {
     /// Fix the deadline the first time a timeout is set; `false` for an unknown id.
     async fn set_timeout(&self, id: Uuid, timeout_ms: i64) -> StoreResult<bool>;
     /// Complete or fail a workflow, fenced; `false` if it was not active
-    /// under this lease.
+    /// under this lease. `spawned_by`: the parent of a spawned child,
+    /// woken in the same transaction if it waits to join it.
     async fn finish(
         &self,
         id: Uuid,
@@ -99,6 +101,7 @@ pub(crate) trait Store: Send + Sync + Debug {
         status: crate::status::Status,
         output: Option<String>,
         error: Option<String>,
+        spawned_by: Option<Uuid>,
     ) -> StoreResult<bool>;
     /// Give a workflow up so another executor (or a later run) takes it;
     /// with a suspension, not before its wake-up time (or its event).
@@ -140,6 +143,21 @@ pub(crate) trait Store: Send + Sync + Debug {
     /// Write an entry, fenced by the lease; `false` when the fence or a
     /// finished entry refused it.
     async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool>;
+    /// [`Store::commit`] and the call's effect in one transaction: both or
+    /// neither. Errors of the effect (an unknown or finished recipient, a
+    /// closed stream) leave nothing written.
+    async fn commit_with(
+        &self,
+        checkpoint: &Checkpoint<'_>,
+        effect: &Effect<'_>,
+    ) -> StoreResult<bool>;
+    /// A `recv` call: take the oldest message of `topic` sent to the
+    /// checkpoint's workflow and complete the entry with it, or record the
+    /// entry as waiting (`checkpoint` is the waiting entry, with its
+    /// wake-up time). One transaction, fenced.
+    async fn receive(&self, checkpoint: &Checkpoint<'_>, topic: &str) -> StoreResult<Received>;
+    /// Whether a message of `topic` waits to be taken by `workflow`.
+    async fn has_message(&self, workflow: Uuid, topic: &str) -> StoreResult<bool>;
     /// One entry of a workflow.
     async fn entry(&self, workflow: Uuid, position: i32) -> StoreResult<Option<Entry>>;
     /// Begin the transaction of a transaction step.
@@ -150,6 +168,24 @@ pub(crate) trait Store: Send + Sync + Debug {
         tx: &DatabaseTransaction,
         checkpoint: &Checkpoint<'_>,
     ) -> StoreResult<bool>;
+
+    // ── Messages, events, streams ───────────────────────────────────
+
+    /// Store a message for a workflow and wake it if it waits for the
+    /// topic; `false` if its key was used before (nothing stored).
+    /// [`DurableError::NotFound`] for an unknown workflow,
+    /// [`DurableError::InvalidTransition`] for a finished one.
+    async fn send(&self, message: &NewMessage<'_>) -> StoreResult<bool>;
+    /// The latest value a workflow published under `key` (JSON text).
+    async fn event(&self, workflow: Uuid, key: &str) -> StoreResult<Option<String>>;
+    /// Items of a stream from `from_offset` on, by offset.
+    async fn stream_page(
+        &self,
+        workflow: Uuid,
+        key: &str,
+        from_offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StreamItem>>;
 
     // ── Queues and claims ───────────────────────────────────────────
 

@@ -107,6 +107,8 @@ pub(crate) struct Checkpoint<'a> {
     pub(crate) retry_count: i32,
     pub(crate) max_retries: i32,
     pub(crate) wake_ms: Option<i64>,
+    /// The spawned child a `JOIN` call waits for.
+    pub(crate) child: Option<Uuid>,
     pub(crate) started_ms: i64,
     pub(crate) lease: Lease,
 }
@@ -132,6 +134,61 @@ pub(crate) struct NewChild<'a> {
     pub(crate) started_ms: i64,
     /// The parent's lease, which fences the creation.
     pub(crate) lease: Lease,
+    /// `Some` for a spawned child: the queue it waits on for any executor
+    /// to claim it (it holds its own lease), and the app version it runs.
+    pub(crate) spawn: Option<Spawn<'a>>,
+}
+
+/// Where a spawned child is run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spawn<'a> {
+    pub(crate) queue: &'a str,
+    pub(crate) app_version: Option<&'a str>,
+}
+
+/// What a durable call writes besides its journal entry, in the same
+/// transaction (so it happens exactly once, fenced by the lease).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Effect<'a> {
+    /// `ctx.send`: a message to another workflow.
+    Send(NewMessage<'a>),
+    /// `ctx.set_event`: a value published under a key.
+    Event { key: &'a str, value: &'a str },
+    /// `ctx.write_stream` (`Some` value) or `ctx.close_stream` (`None`).
+    Stream {
+        key: &'a str,
+        value: Option<&'a str>,
+    },
+}
+
+/// A message to a workflow.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewMessage<'a> {
+    pub(crate) to: Uuid,
+    pub(crate) topic: &'a str,
+    /// Idempotency key: a second message with it is not stored.
+    pub(crate) key: Option<&'a str>,
+    /// JSON text.
+    pub(crate) payload: &'a str,
+}
+
+/// What a `recv` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Received {
+    /// It took this message (JSON text) and recorded it.
+    Message(String),
+    /// No message yet: the call is recorded as waiting.
+    Waiting,
+    /// Not written: the lease is gone, or the entry was finished by
+    /// another handle (read it back).
+    Refused,
+}
+
+/// One item of a stream; `value` is `None` where the stream was closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StreamItem {
+    pub(crate) offset: i64,
+    pub(crate) value: Option<String>,
 }
 
 /// A workflow to enqueue.
@@ -204,9 +261,11 @@ impl Transition {
 }
 
 /// A workflow stopping to wait: not claimable before `wake_ms` (database
-/// clock), unless the waiting call (at `position` of `workflow`, the
-/// released workflow or an inline child of it) completes first: its waker
-/// then makes it claimable at once.
+/// clock), unless what the waiting call (at `position` of `workflow`, the
+/// released workflow or an inline child of it) waits for comes first: the
+/// kind of its journal entry says what that is (a message on its topic, a
+/// spawned child finishing, a waker completing it), and whoever brings it
+/// makes the workflow claimable at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Suspension {
     pub(crate) workflow: Uuid,

@@ -2,7 +2,8 @@
 
 mod v1;
 mod v2;
+mod v3;
 
 use super::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2];
+pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2, v3::V3];

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::{dialects, entry_with_child, fenced};
-use crate::store::{Check, Checkpoint, Entry, StoreResult};
+use crate::store::{Check, Checkpoint, Effect, Entry, StoreResult};
 
 pub(super) struct JournalSql {
     /// One page of history by position, with each child call's workflow
@@ -27,7 +27,8 @@ pub(super) struct JournalSql {
     /// entry or another call's. `$1` workflow, `$2` position, `$3` key,
     /// `$4` name, `$5` kind, `$6` status, `$7` output, `$8` error, `$9`
     /// retry count, `$10` max retries, `$11` wake ms, `$12` started ms,
-    /// `$13` holder, `$14` owner, `$15` epoch. Returns the position if written.
+    /// `$13` holder, `$14` owner, `$15` epoch, `$16` child (a join's).
+    /// Returns the position if written.
     commit: &'static str,
 }
 
@@ -72,14 +73,15 @@ macro_rules! journal_sql {
             ),
             commit: concat!(
                 "INSERT INTO durable_step (workflow_id, position, step_key, name, kind, status, output, error, \
-                   retry_count, max_retries, wake_ms, created_ms, started_ms, completed_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, ", $now, ", $12, \
+                   retry_count, max_retries, wake_ms, child_id, created_ms, started_ms, completed_ms) \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $16, ", $now, ", $12, \
                    CASE WHEN $6 IN ('COMPLETED', 'FAILED') THEN ", $now, " END \
                  WHERE ", fenced!("$13", "$14", "$15", $fence_row),
                 " ON CONFLICT (workflow_id, position) DO UPDATE SET \
                    status = excluded.status, output = excluded.output, error = excluded.error, \
                    retry_count = excluded.retry_count, completed_ms = excluded.completed_ms, \
-                   wake_ms = COALESCE(durable_step.wake_ms, excluded.wake_ms) \
+                   wake_ms = COALESCE(durable_step.wake_ms, excluded.wake_ms), \
+                   child_id = COALESCE(durable_step.child_id, excluded.child_id) \
                  WHERE durable_step.status NOT IN ('COMPLETED', 'FAILED') \
                    AND durable_step.step_key = excluded.step_key AND durable_step.kind = excluded.kind \
                  RETURNING position"
@@ -182,10 +184,63 @@ impl SqlStore {
             self.id(cp.lease.holder),
             self.id(cp.lease.owner),
             cp.lease.epoch.into(),
+            match cp.child {
+                Some(child) => self.id(child),
+                None => self.null_id(),
+            },
         ];
         Ok(self
             .query_one(db, self.journal_sql().commit, values)
             .await?
             .is_some())
+    }
+}
+
+impl SqlStore {
+    /// The entry and the call's effect in one transaction, retried whole.
+    pub(super) async fn commit_with_effect(
+        &self,
+        cp: &Checkpoint<'_>,
+        effect: &Effect<'_>,
+    ) -> StoreResult<bool> {
+        let (written, woke) = super::retry_transient(|| async {
+            let txn = self.begin_write().await?;
+            let done = async {
+                let woke = match effect {
+                    Effect::Send(message) => self.deliver(&txn, message).await?.1,
+                    Effect::Event { key, value } => {
+                        self.publish_event(&txn, cp.workflow, cp.position, key, value)
+                            .await?;
+                        None
+                    }
+                    Effect::Stream { key, value } => {
+                        self.append_item(&txn, cp.workflow, cp.position, key, *value)
+                            .await?;
+                        None
+                    }
+                };
+                Ok::<_, crate::error::DurableError>((self.commit_entry(&txn, cp).await?, woke))
+            }
+            .await;
+            match done {
+                Ok((true, woke)) => {
+                    txn.commit().await?;
+                    Ok((true, woke))
+                }
+                Ok((false, _)) => {
+                    txn.rollback().await?;
+                    Ok((false, None))
+                }
+                Err(err) => {
+                    txn.rollback().await?;
+                    Err(err)
+                }
+            }
+        })
+        .await?;
+        if let Some(queue) = woke {
+            self.hint(queue.as_deref()).await;
+        }
+        Ok(written)
     }
 }

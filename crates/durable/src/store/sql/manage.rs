@@ -6,12 +6,14 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::{dialects, subtree};
+use super::wakeup::Arrival;
 use crate::error::DurableError;
 use crate::store::{StoreResult, Transition};
 
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(super) struct ManageSql {
-    /// Status of a workflow, row-locked. `$1` id.
+    /// Status of a workflow and whether it is a spawned child (its own
+    /// run unit, with a parent), row-locked. `$1` id.
     lock_status: &'static str,
     /// Pause a workflow and its active descendants. `$1` id.
     pause: &'static str,
@@ -21,17 +23,15 @@ pub(super) struct ManageSql {
     cancel: &'static str,
     /// Complete a waiting call. `$1` workflow, `$2` call name, `$3` output.
     complete_wait: &'static str,
-    /// The root of workflow `$1` (which holds the lease of an inline tree),
-    /// row-locked.
-    lock_root: &'static str,
-    /// Make a suspended workflow claimable now. `$1` id.
-    wake: &'static str,
 }
 
 macro_rules! manage_sql {
     (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal, skip_locked = $skip_locked:literal, json_list = ($lo:literal, $lc:literal)) => {
         ManageSql {
-            lock_status: concat!("SELECT status FROM durable_workflow WHERE id = $1", $lock_row),
+            lock_status: concat!(
+                "SELECT status, CASE WHEN run_id = id THEN parent_id END AS spawned_by \
+                 FROM durable_workflow WHERE id = $1", $lock_row
+            ),
             pause: concat!(
                 subtree!(),
                 "UPDATE durable_workflow SET status = 'PAUSED' \
@@ -51,12 +51,6 @@ macro_rules! manage_sql {
                 "UPDATE durable_step SET status = 'COMPLETED', output = $3, completed_ms = ", $now,
                 " WHERE workflow_id = $1 AND name = $2 AND kind = 'WAIT' AND status = 'PENDING'"
             ),
-            lock_root: concat!(
-                "SELECT id, status FROM durable_workflow \
-                 WHERE id = (SELECT root_id FROM durable_workflow WHERE id = $1)", $lock_row
-            ),
-            wake: "UPDATE durable_workflow SET available_ms = NULL \
-                 WHERE id = $1 AND owner_id IS NULL AND status IN ('PENDING', 'RUNNING')",
         }
     };
 }
@@ -77,13 +71,14 @@ impl SqlStore {
         transition: Transition,
     ) -> StoreResult<u64> {
         let s = self.manage_sql();
-        super::retry_transient(|| async {
+        let changed = super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             let row = self
                 .query_one(&txn, s.lock_status, vec![self.id(id)])
                 .await?
                 .ok_or(DurableError::NotFound(id))?;
-            let status = Row::new(&row, self.dialect).status("status")?;
+            let r = Row::new(&row, self.dialect);
+            let (status, spawned_by) = (r.status("status")?, r.opt_id("spawned_by")?);
             if !transition.allowed_from(status) {
                 return Err(DurableError::InvalidTransition {
                     task: id,
@@ -97,16 +92,30 @@ impl SqlStore {
                 Transition::Cancel => s.cancel,
             };
             let changed = self.execute(&txn, sql, vec![self.id(id)]).await?;
+            // A spawned child cancelled on its own: a parent joining it
+            // must hear of it (see `wakeup.rs`).
+            let mut woke = None;
+            if let (Transition::Cancel, Some(parent)) = (transition, spawned_by)
+                && let Some(locked) = self.lock_run_unit(&txn, parent).await?
+            {
+                woke = self
+                    .wake_if_waiting(&txn, parent, &locked, Arrival::Child(id))
+                    .await?;
+            }
             txn.commit().await?;
-            Ok(changed)
+            Ok((changed, woke))
         })
         .await
+        .map(|(changed, woke)| (changed, woke.flatten()))?;
+        let (changed, woke) = changed;
+        if let Some(queue) = woke {
+            self.hint(Some(queue.as_str())).await;
+        }
+        Ok(changed)
     }
 
-    /// Lock the row of the tree's root, which a suspension of the tree
-    /// locks too (so it sees either the completed call or our wake-up),
-    /// complete the call, wake the root. (A spawned child will hold its own
-    /// lease; its waker will lock that.)
+    /// Lock the run unit, which a suspension locks too (so it sees either
+    /// the completed call or our wake-up), complete the call, wake it.
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(super) async fn wake_call(
         &self,
@@ -117,13 +126,11 @@ impl SqlStore {
         let s = self.manage_sql();
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
-            let row = self
-                .query_one(&txn, s.lock_root, vec![self.id(workflow)])
+            let locked = self
+                .lock_run_unit(&txn, workflow)
                 .await?
                 .ok_or(DurableError::NotFound(workflow))?;
-            let root = Row::new(&row, self.dialect);
-            let (root_id, status) = (root.id("id")?, root.status("status")?);
-            if status.is_terminal() {
+            if locked.status.is_terminal() {
                 txn.rollback().await?;
                 return Ok(false);
             }
@@ -132,7 +139,7 @@ impl SqlStore {
                 txn.rollback().await?;
                 return Ok(false);
             }
-            self.execute(&txn, s.wake, vec![self.id(root_id)]).await?;
+            self.wake_run_unit(&txn, locked.holder).await?;
             txn.commit().await?;
             Ok::<_, DurableError>(true)
         })

@@ -10,10 +10,13 @@
 mod decode;
 mod dialect;
 mod executor;
+mod feeds;
 mod journal;
 mod manage;
+mod messages;
 mod queue;
 mod read;
+mod wakeup;
 mod workflow;
 
 use std::sync::Arc;
@@ -27,9 +30,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{
-    Check, Checkpoint, ChildStart, ClaimFilter, Entry, ExecutorRow, Lease, Liveness, NewChild,
-    NewEnqueued, NewRoot, QueueLimits, Started, Store, StoreResult, Suspension, Transition,
-    WorkflowRow,
+    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, Liveness,
+    NewChild, NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Started, Store, StoreResult,
+    StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
 use crate::read::{WorkflowSummary, WorkflowTree};
@@ -133,6 +136,14 @@ impl SqlStore {
 
     fn id(&self, id: Uuid) -> Value {
         self.dialect.id(id)
+    }
+
+    /// A NULL of the id type.
+    fn null_id(&self) -> Value {
+        match self.dialect {
+            Dialect::Postgres => Value::Uuid(None),
+            Dialect::Sqlite => Value::String(None),
+        }
     }
 
     async fn query_one(
@@ -272,8 +283,10 @@ impl Store for SqlStore {
         status: Status,
         output: Option<String>,
         error: Option<String>,
+        spawned_by: Option<Uuid>,
     ) -> StoreResult<bool> {
-        self.finish_workflow(id, lease, status, output, error).await
+        self.finish_workflow(id, lease, status, output, error, spawned_by)
+            .await
     }
 
     async fn release(
@@ -315,6 +328,40 @@ impl Store for SqlStore {
 
     async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool> {
         retry_transient(|| self.commit_entry(&self.db, checkpoint)).await
+    }
+
+    async fn commit_with(
+        &self,
+        checkpoint: &Checkpoint<'_>,
+        effect: &Effect<'_>,
+    ) -> StoreResult<bool> {
+        self.commit_with_effect(checkpoint, effect).await
+    }
+
+    async fn receive(&self, checkpoint: &Checkpoint<'_>, topic: &str) -> StoreResult<Received> {
+        self.receive_message(checkpoint, topic).await
+    }
+
+    async fn has_message(&self, workflow: Uuid, topic: &str) -> StoreResult<bool> {
+        self.message_waits(workflow, topic).await
+    }
+
+    async fn send(&self, message: &NewMessage<'_>) -> StoreResult<bool> {
+        self.send_message(message).await
+    }
+
+    async fn event(&self, workflow: Uuid, key: &str) -> StoreResult<Option<String>> {
+        self.latest_event(workflow, key).await
+    }
+
+    async fn stream_page(
+        &self,
+        workflow: Uuid,
+        key: &str,
+        from_offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<StreamItem>> {
+        self.stream_items(workflow, key, from_offset, limit).await
     }
 
     async fn entry(&self, workflow: Uuid, position: i32) -> StoreResult<Option<Entry>> {

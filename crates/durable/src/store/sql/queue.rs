@@ -107,7 +107,7 @@ macro_rules! queue_sql {
                  ORDER BY created_ms, id LIMIT $4", $skip_locked
             ),
             claim_one: concat!(
-                "UPDATE durable_workflow SET owner_id = $2, lease_epoch = lease_epoch + 1, status = 'RUNNING', \
+                "UPDATE durable_workflow SET owner_id = $2, lease_epoch = lease_epoch + 1, status = 'RUNNING', wait_for = NULL, \
                    attempts = attempts + 1, \
                    recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
                    started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
@@ -307,6 +307,15 @@ impl SqlStore {
                 .await?;
         }
         Ok(())
+    }
+
+    /// A wake-up hint after a commit made work claimable. A lost hint
+    /// costs latency only (workers poll), so a failure is logged, not returned.
+    pub(super) async fn hint(&self, queue: Option<&str>) {
+        let queue = queue.unwrap_or(crate::queue::DEFAULT_QUEUE);
+        if let Err(err) = self.notify_queue(queue).await {
+            tracing::debug!(queue, error = %err, "wake-up notification failed");
+        }
     }
 
     /// PostgreSQL: `LISTEN durable_wakeup` on a connection of its own,

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::{dialects, fenced, owner_dead, workflow_columns};
+use super::wakeup::Arrival;
 use crate::status::Status;
 use crate::store::{
     ChildStart, Lease, NewChild, NewRoot, Started, StoreResult, Suspension, WorkflowRow,
@@ -17,12 +18,17 @@ pub(super) struct WorkflowSql {
     /// input, `$5` owner. Returns the row; none if it is owned by a live
     /// executor, finished, or runs another workflow name.
     start_root: &'static str,
-    /// Create a child, fenced by the parent's lease. `$1` new id, `$2`
-    /// root, `$3` parent, `$4` position, `$5` key, `$6` name, `$7` input,
-    /// `$8` lease holder, `$9` owner, `$10` epoch. Returns the row if created.
+    /// Create an inline child, fenced by the parent's lease. `$1` new id,
+    /// `$2` root, `$3` parent, `$4` position, `$5` key, `$6` name, `$7`
+    /// input, `$8` lease holder, `$9` owner, `$10` epoch, `$11` run unit
+    /// (NULL: the root). Returns the row if created.
     insert_child: &'static str,
+    /// Create a spawned child, queued to be claimed on its own, fenced by
+    /// the parent's lease. As `insert_child`, with `$11` queue and `$12`
+    /// app version.
+    insert_spawned: &'static str,
     /// The parent's journal entry for a new child. `$1` parent, `$2`
-    /// position, `$3` key, `$4` name, `$5` child id, `$6` started ms.
+    /// position, `$3` key, `$4` name, `$5` child id, `$6` started ms, `$7` kind.
     child_entry: &'static str,
     by_id: &'static str,
     root_by_key: &'static str,
@@ -33,8 +39,6 @@ pub(super) struct WorkflowSql {
     finish: &'static str,
     /// Lock the row of a workflow we own. `$1` id, `$2` owner, `$3` epoch.
     lock_owned: &'static str,
-    /// Status of one journal entry. `$1` workflow, `$2` position.
-    entry_status: &'static str,
     /// Give a workflow up, maybe until a time or an event. `$1` id, `$2`
     /// owner, `$3` epoch, `$4` available from (ms) or NULL, `$5` waits for.
     release: &'static str,
@@ -68,9 +72,17 @@ macro_rules! workflow_sql {
                  RETURNING ", workflow_columns!()
             ),
             insert_child: concat!(
-                "INSERT INTO durable_workflow (id, root_id, parent_id, parent_position, workflow_key, name, \
+                "INSERT INTO durable_workflow (id, root_id, run_id, parent_id, parent_position, workflow_key, name, \
                    status, input, attempts, created_ms, started_ms) \
-                 SELECT $1, $2, $3, $4, $5, $6, 'RUNNING', $7, 1, ", $now, ", ", $now,
+                 SELECT $1, $2, $11, $3, $4, $5, $6, 'RUNNING', $7, 1, ", $now, ", ", $now,
+                " WHERE ", fenced!("$8", "$9", "$10", $fence_row),
+                " ON CONFLICT (parent_id, workflow_key) WHERE parent_id IS NOT NULL DO NOTHING \
+                 RETURNING ", workflow_columns!()
+            ),
+            insert_spawned: concat!(
+                "INSERT INTO durable_workflow (id, root_id, run_id, parent_id, parent_position, workflow_key, name, \
+                   status, input, queue, app_version, created_ms) \
+                 SELECT $1, $2, $1, $3, $4, $5, $6, 'PENDING', $7, $11, $12, ", $now,
                 " WHERE ", fenced!("$8", "$9", "$10", $fence_row),
                 " ON CONFLICT (parent_id, workflow_key) WHERE parent_id IS NOT NULL DO NOTHING \
                  RETURNING ", workflow_columns!()
@@ -78,7 +90,7 @@ macro_rules! workflow_sql {
             child_entry: concat!(
                 "INSERT INTO durable_step (workflow_id, position, step_key, name, kind, status, child_id, \
                    created_ms, started_ms, completed_ms) \
-                 VALUES ($1, $2, $3, $4, 'WORKFLOW', 'COMPLETED', $5, ", $now, ", $6, ", $now, ") \
+                 VALUES ($1, $2, $3, $4, $7, 'COMPLETED', $5, ", $now, ", $6, ", $now, ") \
                  ON CONFLICT (workflow_id, position) DO NOTHING RETURNING position"
             ),
             by_id: concat!("SELECT ", workflow_columns!(), " FROM durable_workflow WHERE id = $1"),
@@ -98,7 +110,6 @@ macro_rules! workflow_sql {
                 "SELECT id FROM durable_workflow WHERE id = $1 AND owner_id = $2 AND lease_epoch = $3",
                 $lock_row
             ),
-            entry_status: "SELECT status FROM durable_step WHERE workflow_id = $1 AND position = $2",
             release: "UPDATE durable_workflow SET owner_id = NULL, \
                  status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END, \
                  available_ms = $4, wait_for = $5 \
@@ -186,7 +197,7 @@ impl SqlStore {
     ) -> StoreResult<Option<WorkflowRow>> {
         let s = self.workflow_sql();
         let new_id = self.fresh_id();
-        let values = vec![
+        let mut values = vec![
             self.id(new_id),
             self.id(child.root),
             self.id(child.parent),
@@ -198,7 +209,23 @@ impl SqlStore {
             self.id(child.lease.owner),
             child.lease.epoch.into(),
         ];
-        let Some(row) = self.query_one(txn, s.insert_child, values).await? else {
+        let (sql, kind) = match child.spawn {
+            Some(spawn) => {
+                values.push(spawn.queue.into());
+                values.push(spawn.app_version.map(str::to_string).into());
+                (s.insert_spawned, crate::status::StepKind::Spawn)
+            }
+            None => {
+                // Under a spawned child, the run unit is that child.
+                values.push(if child.lease.holder == child.root {
+                    self.null_id()
+                } else {
+                    self.id(child.lease.holder)
+                });
+                (s.insert_child, crate::status::StepKind::Workflow)
+            }
+        };
+        let Some(row) = self.query_one(txn, sql, values).await? else {
             return Ok(None);
         };
         let row = self.workflow_row(&row)?;
@@ -209,6 +236,7 @@ impl SqlStore {
             child.name.into(),
             self.id(row.id),
             child.started_ms.into(),
+            kind.as_str().into(),
         ];
         Ok(self
             .query_one(txn, s.child_entry, values)
@@ -245,22 +273,53 @@ impl SqlStore {
         status: Status,
         output: Option<String>,
         error: Option<String>,
+        spawned_by: Option<Uuid>,
     ) -> StoreResult<bool> {
-        super::retry_transient(|| async {
-            let values = vec![
-                self.id(id),
-                status.as_str().into(),
-                output.clone().into(),
-                error.clone().into(),
-                self.id(lease.holder),
-                self.id(lease.owner),
-                lease.epoch.into(),
-            ];
-            self.query_one(&self.db, self.workflow_sql().finish, values)
-                .await
-                .map(|row| row.is_some())
+        let values = vec![
+            self.id(id),
+            status.as_str().into(),
+            output.into(),
+            error.into(),
+            self.id(lease.holder),
+            self.id(lease.owner),
+            lease.epoch.into(),
+        ];
+        let finish = self.workflow_sql().finish;
+        let Some(parent) = spawned_by else {
+            return super::retry_transient(|| async {
+                self.query_one(&self.db, finish, values.clone())
+                    .await
+                    .map(|row| row.is_some())
+            })
+            .await;
+        };
+        // A spawned child: the parent may wait to join it, so it is woken
+        // in the same transaction (see `wakeup.rs`).
+        let (finished, woke) = super::retry_transient(|| async {
+            let txn = self.begin_write().await?;
+            if self
+                .query_one(&txn, finish, values.clone())
+                .await?
+                .is_none()
+            {
+                txn.rollback().await?;
+                return Ok((false, None));
+            }
+            let woke = match self.lock_run_unit(&txn, parent).await? {
+                Some(locked) => {
+                    self.wake_if_waiting(&txn, parent, &locked, Arrival::Child(id))
+                        .await?
+                }
+                None => None,
+            };
+            txn.commit().await?;
+            Ok::<_, crate::error::DurableError>((true, woke))
         })
-        .await
+        .await?;
+        if let Some(queue) = woke {
+            self.hint(queue.as_deref()).await;
+        }
+        Ok(finished)
     }
 
     pub(super) async fn release_workflow(
@@ -278,9 +337,9 @@ impl SqlStore {
                 .await
                 .map(|n| n > 0);
         };
-        // Lock our row first: a waker locks it too before it completes the
-        // waiting call, so either it sees us suspended (and makes us
-        // claimable), or we see its completion here and stay claimable.
+        // Lock our row first: whoever brings what we wait for locks it too
+        // (see `wakeup.rs`), so either it sees us suspended (and makes us
+        // claimable), or we see what it brought here and stay claimable.
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             if self
@@ -291,18 +350,13 @@ impl SqlStore {
                 txn.rollback().await?;
                 return Ok(false);
             }
-            let entry = self
-                .query_one(
-                    &txn,
-                    s.entry_status,
-                    vec![self.id(suspension.workflow), suspension.position.into()],
-                )
-                .await?;
-            let done = match entry {
-                Some(row) => Row::new(&row, self.dialect).status("status")? == Status::Completed,
-                None => false,
+            let ready = self.is_ready(&txn, suspension).await?;
+            // A wait without a time (a join) waits until it is woken.
+            let wake = if ready {
+                None
+            } else {
+                Some(suspension.wake_ms.unwrap_or(i64::MAX))
             };
-            let wake = if done { None } else { suspension.wake_ms };
             let mut values = owned.clone();
             values.extend([wake.into(), suspension.wait_for.clone().into()]);
             self.execute(&txn, s.release, values).await?;
