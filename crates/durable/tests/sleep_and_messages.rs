@@ -67,7 +67,10 @@ fn registry(runs: &Runs, url: &str) -> Registry {
     registry.register("self-sender", move |ctx: Ctx, _: ()| {
         let url = url.clone();
         async move {
-            match ctx.recv::<Value>("approval", Duration::from_secs(3600)).await {
+            match ctx
+                .recv::<Value>("approval", Duration::from_secs(3600))
+                .await
+            {
                 Err(suspended @ DurableError::Suspended { .. }) => {
                     let db = durable::connect(&url).await?;
                     Client::new(&db)
@@ -152,7 +155,10 @@ async fn sleep_suspends_and_sleeps_only_the_remainder(backend: Backend) {
     handle.result::<()>(Duration::from_secs(30)).await.unwrap();
     let tree = client.tree(handle.id()).await.unwrap();
     let sleep = &tree.steps[1];
-    assert_eq!((sleep.kind, sleep.status), (StepKind::Sleep, Status::Completed));
+    assert_eq!(
+        (sleep.kind, sleep.status),
+        (StepKind::Sleep, Status::Completed)
+    );
     let (wake, done) = (sleep.wake_at_ms.unwrap(), sleep.finished_at_ms.unwrap());
     assert!(wake >= sleep.started_at_ms.unwrap() + 2_500, "{sleep:?}");
     assert!(done >= wake, "woke early: {sleep:?}");
@@ -178,10 +184,17 @@ async fn inline_sleep_waits_in_process(backend: Backend) {
     let again = Ctx::start(&t.db, "nap", None).await.unwrap();
     let started = std::time::Instant::now();
     again.sleep(Duration::from_secs(3_600)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(60), "a recorded sleep ran again");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "a recorded sleep ran again"
+    );
     again.complete(&()).await.unwrap();
     let tree = Client::new(&t.db).tree(again.task_id()).await.unwrap();
-    let kinds: Vec<_> = tree.steps.iter().map(|s| (s.key.as_str(), s.kind, s.status)).collect();
+    let kinds: Vec<_> = tree
+        .steps
+        .iter()
+        .map(|s| (s.key.as_str(), s.kind, s.status))
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -267,7 +280,10 @@ async fn recv_times_out_and_replays_the_same_answer(backend: Backend) {
     client.send(ctx.task_id(), "ping", &7u32).await.unwrap();
     drop(ctx);
     let again = Ctx::start(&t.db, "patient", None).await.unwrap();
-    let replayed: Option<u32> = again.recv("ping", Duration::from_millis(200)).await.unwrap();
+    let replayed: Option<u32> = again
+        .recv("ping", Duration::from_millis(200))
+        .await
+        .unwrap();
     assert_eq!(replayed, None, "a replay changed its answer");
     let next: Option<u32> = again.recv("ping", Duration::from_secs(5)).await.unwrap();
     assert_eq!(next, Some(7), "the later message was lost");
@@ -284,8 +300,18 @@ async fn messages_arrive_in_order_once(backend: Backend) {
         client.send(id, "numbers", &n).await.unwrap();
     }
     client.send(id, "other", &"x").await.unwrap();
-    assert!(client.send_with_key(id, "numbers", "k", &100u32).await.unwrap());
-    assert!(!client.send_with_key(id, "numbers", "k", &100u32).await.unwrap());
+    assert!(
+        client
+            .send_with_key(id, "numbers", "k", &100u32)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !client
+            .send_with_key(id, "numbers", "k", &100u32)
+            .await
+            .unwrap()
+    );
     let mut got = Vec::new();
     while let Some(n) = ctx.recv::<u32>("numbers", Duration::ZERO).await.unwrap() {
         got.push(n);
@@ -312,7 +338,10 @@ async fn bad_sends_store_nothing(backend: Backend) {
     let done = Ctx::start(&t.db, "done", None).await.unwrap();
     done.complete(&1).await.unwrap();
     let err = client.send(done.task_id(), "t", &1).await.unwrap_err();
-    assert!(matches!(err, DurableError::InvalidTransition { .. }), "{err:?}");
+    assert!(
+        matches!(err, DurableError::InvalidTransition { .. }),
+        "{err:?}"
+    );
     let open = Ctx::start(&t.db, "open", None).await.unwrap();
     let id = open.task_id();
     let huge = "x".repeat(2 << 20);
@@ -330,7 +359,10 @@ async fn bad_sends_store_nothing(backend: Backend) {
     client.send(id, hostile, &hostile).await.unwrap();
     let got: Option<String> = open.recv(hostile, Duration::ZERO).await.unwrap();
     assert_eq!(got.as_deref(), Some(hostile));
-    assert_eq!(count_rows(&t.db, "SELECT COUNT(*) FROM durable_message").await, 1);
+    assert_eq!(
+        count_rows(&t.db, "SELECT COUNT(*) FROM durable_message").await,
+        1
+    );
 }
 
 /// `ctx.send` is a durable call: a replay sends nothing again; a send to a
@@ -343,13 +375,22 @@ async fn ctx_send_is_exactly_once(backend: Backend) {
     for _ in 0..2 {
         let sender = Ctx::start(&t.db, "sender", None).await.unwrap();
         sender.send(receiver.task_id(), "t", &"hi").await.unwrap();
-        let err = sender.send(finished.task_id(), "t", &"late").await.unwrap_err();
+        let err = sender
+            .send(finished.task_id(), "t", &"late")
+            .await
+            .unwrap_err();
         assert!(
-            matches!(err, DurableError::InvalidTransition { .. } | DurableError::StepFailed { .. }),
+            matches!(
+                err,
+                DurableError::InvalidTransition { .. } | DurableError::StepFailed { .. }
+            ),
             "{err:?}"
         );
     }
-    assert_eq!(count_rows(&t.db, "SELECT COUNT(*) FROM durable_message").await, 1);
+    assert_eq!(
+        count_rows(&t.db, "SELECT COUNT(*) FROM durable_message").await,
+        1
+    );
     let got: Option<String> = receiver.recv("t", Duration::ZERO).await.unwrap();
     assert_eq!(got.as_deref(), Some("hi"));
 }

@@ -131,14 +131,14 @@ async fn until(
     panic!("{id} never reached the expected state");
 }
 
-/// Fan-out and fan-in on one worker with two slots: the parent suspends
+/// Fan-out and fan-in on one worker with one slot: the parent suspends
 /// while it joins (so its slot serves the children), each child runs once,
 /// the parent's earlier step once, and the spawns are recorded.
 async fn spawned_children_run_and_join(backend: Backend) {
     let t = TestDb::new(backend).await;
     let runs = Runs::default();
     let client = Client::new(&t.db);
-    let worker = start_worker(&t.db, &runs, 2);
+    let worker = start_worker(&t.db, &runs, 1);
     let handle = client
         .enqueue("fan-out", &4u64, EnqueueOptions::new().key("f"))
         .await

@@ -48,7 +48,8 @@ impl Client {
     }
 
     /// [`Client::send`] with an idempotency key: a message whose key this
-    /// workflow has had before is not stored again. Returns whether this
+    /// workflow has had before is not stored again (also after the
+    /// workflow finished, so a retried send succeeds). Returns whether this
     /// call stored it.
     ///
     /// # Errors
@@ -144,14 +145,11 @@ impl Client {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn read_stream<T: DeserializeOwned>(
+    pub fn read_stream<T: DeserializeOwned + Send + 'static>(
         &self,
         workflow: Uuid,
         key: &str,
-    ) -> impl Stream<Item = Result<T, DurableError>> + Send + 'static
-    where
-        T: Send + 'static,
-    {
+    ) -> impl Stream<Item = Result<T, DurableError>> + Send + 'static {
         self.read_stream_from(workflow, key, 0)
     }
 
@@ -169,15 +167,12 @@ impl Client {
     /// let rest: Vec<_> = client.read_stream_from::<u32>(id, "progress", 10).collect().await;
     /// # Ok(()) }
     /// ```
-    pub fn read_stream_from<T: DeserializeOwned>(
+    pub fn read_stream_from<T: DeserializeOwned + Send + 'static>(
         &self,
         workflow: Uuid,
         key: &str,
         offset: u64,
-    ) -> impl Stream<Item = Result<T, DurableError>> + Send + 'static
-    where
-        T: Send + 'static,
-    {
+    ) -> impl Stream<Item = Result<T, DurableError>> + Send + 'static {
         let client = self.clone();
         let key = key.to_string();
         let state = Reader {

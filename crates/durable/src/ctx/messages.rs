@@ -80,7 +80,10 @@ impl Ctx {
             .unwrap_or_else(|| now.saturating_add(timeout_ms(timeout)));
         let mut waiting = self.checkpoint(call, Status::Pending, None, None, now)?;
         waiting.wake_ms = Some(wake_ms);
-        let budget = self.budget(Some(wake_ms.saturating_sub(now)));
+        let budget = self.budget(
+            Some(wake_ms.saturating_sub(now)),
+            super::wait::SUSPEND_AFTER,
+        );
         let mut backoff = Backoff::new();
         loop {
             match self.store.receive(&waiting, &call.name).await? {

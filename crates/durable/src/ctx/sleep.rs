@@ -114,7 +114,7 @@ impl Ctx {
         };
         let remaining = wake_ms.saturating_sub(now);
         if remaining > 0 {
-            match self.budget(Some(remaining)) {
+            match self.budget(Some(remaining), super::wait::SUSPEND_AFTER) {
                 Budget::InProcess(at) => tokio::time::sleep_until(at).await,
                 Budget::ThenSuspend(_) => {
                     return Err(self.suspend(&call, Some(wake_ms), "sleep".into()));

@@ -198,7 +198,7 @@ impl Ctx {
         {
             return selected(&call, &entry);
         }
-        let budget = self.budget(None);
+        let budget = self.budget(None, std::time::Duration::ZERO);
         let mut backoff = Backoff::new();
         loop {
             for (index, id) in ids.iter().enumerate() {
@@ -234,7 +234,7 @@ impl Ctx {
         {
             return Ok(entry);
         }
-        let budget = self.budget(None);
+        let budget = self.budget(None, std::time::Duration::ZERO);
         let mut backoff = Backoff::new();
         loop {
             let row = self

@@ -19,8 +19,10 @@ use crate::error::DurableError;
 use crate::status::{Status, StepKind};
 use crate::store::{Checkpoint, Entry};
 
-/// Waits up to this long are waited out in the process; longer ones
-/// suspend the workflow (when it runs on an executor that resumes it).
+/// Sleeps and message waits up to this long are waited out in the process;
+/// longer ones suspend the workflow (when it runs on an executor that
+/// resumes it). A join suspends at once: the children it waits for may
+/// need the very slot it would hold.
 pub(crate) const SUSPEND_AFTER: Duration = Duration::from_secs(1);
 
 /// What a waiting call ended with.
@@ -126,8 +128,9 @@ impl Ctx {
     }
 
     /// How long to wait in the process before suspending (or for good),
-    /// given `remaining_ms` until the wake-up time (`None`: no time).
-    pub(crate) fn budget(&self, remaining_ms: Option<i64>) -> Budget {
+    /// given `remaining_ms` until the wake-up time (`None`: no time), and
+    /// how long a suspendable workflow lingers before it suspends.
+    pub(crate) fn budget(&self, remaining_ms: Option<i64>, linger: Duration) -> Budget {
         let now = tokio::time::Instant::now();
         let remaining =
             remaining_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
@@ -138,8 +141,8 @@ impl Ctx {
             return Budget::InProcess(at(remaining));
         }
         match remaining {
-            Some(d) if d <= SUSPEND_AFTER => Budget::InProcess(now + d),
-            _ => Budget::ThenSuspend(now + SUSPEND_AFTER),
+            Some(d) if d <= linger => Budget::InProcess(now + d),
+            _ => Budget::ThenSuspend(now + linger),
         }
     }
 

@@ -22,6 +22,8 @@ pub(super) struct MessageSql {
     oldest: &'static str,
     /// Take a message for the `recv` call at a position. `$1` seq, `$2` position.
     consume: &'static str,
+    /// Whether a key was used for a workflow. `$1` workflow, `$2` key.
+    key_used: &'static str,
     /// Lock the row of a workflow we own. `$1` id, `$2` owner, `$3` epoch.
     lock_owned: &'static str,
 }
@@ -42,6 +44,7 @@ macro_rules! message_sql {
                 "UPDATE durable_message SET consumed_position = $2, consumed_ms = ", $now,
                 " WHERE seq = $1 AND consumed_position IS NULL"
             ),
+            key_used: "SELECT 1 AS found FROM durable_message WHERE workflow_id = $1 AND message_key = $2",
             lock_owned: concat!(
                 "SELECT id FROM durable_workflow WHERE id = $1 AND owner_id = $2 AND lease_epoch = $3",
                 $lock_row
@@ -93,6 +96,17 @@ impl SqlStore {
             .await?
             .ok_or(DurableError::NotFound(message.to))?;
         if locked.status.is_terminal() {
+            // A retry of a keyed send that got through before is no error.
+            if let Some(key) = message.key {
+                let values = vec![self.id(message.to), key.into()];
+                if self
+                    .query_one(txn, self.message_sql().key_used, values)
+                    .await?
+                    .is_some()
+                {
+                    return Ok((false, None));
+                }
+            }
             return Err(finished_recipient(message.to, locked.status));
         }
         let values = vec![
