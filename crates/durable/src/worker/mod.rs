@@ -167,6 +167,11 @@ impl Worker {
     /// rest, and release everything this worker owns so other executors
     /// resume it at once.
     ///
+    /// `shutdown` is polled between the worker's rounds only: if deciding
+    /// to stop needs the database, do it in a task of its own and hand in
+    /// its end (a future that holds a pooled connection here would starve
+    /// the worker; SQLite's pool has one connection).
+    ///
     /// # Errors
     /// [`DurableError::UnknownQueue`] if a served queue was not declared;
     /// [`DurableError::Db`] if the executor cannot register at start.
