@@ -6,26 +6,12 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Backend, TestDb};
+use common::{Backend, RunningWorker, Runs, TestDb, count, ran, run_worker, until_key};
 use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Status, StepKind, Worker};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-/// How often each step ran, by `key/step`.
-type Runs = Arc<Mutex<HashMap<String, u32>>>;
-
-fn ran(runs: &Runs, what: String) {
-    *runs.lock().unwrap().entry(what).or_insert(0) += 1;
-}
-
-fn count(runs: &Runs, what: &str) -> u32 {
-    runs.lock().unwrap().get(what).copied().unwrap_or(0)
-}
 
 /// A step that counts its runs under `key/name`.
 async fn counted_step(ctx: &Ctx, runs: &Runs, name: &str) -> Result<(), DurableError> {
@@ -85,37 +71,12 @@ fn registry(runs: &Runs, url: &str) -> Registry {
     registry
 }
 
-type Running = (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), DurableError>>,
-);
-
-fn start_worker(db: &DatabaseConnection, runs: &Runs, url: &str) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let worker = Worker::new(db, registry(runs, url))
-        .concurrency(1)
-        .poll_interval(Duration::from_millis(20));
-    let handle = tokio::spawn(worker.run(async move {
-        stopped.await.ok();
-    }));
-    (stop, handle)
-}
-
-async fn stop_worker((stop, handle): Running) {
-    stop.send(()).unwrap();
-    handle.await.unwrap().unwrap();
-}
-
-/// Poll the read model until `done` holds (fails after 30 s).
-async fn until(client: &Client, key: &str, done: impl Fn(&durable::WorkflowSummary) -> bool) {
-    for _ in 0..1500 {
-        let summary = client.workflow_by_key(key).await.unwrap();
-        if done(&summary) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{key} never reached the expected state");
+fn start_worker(db: &DatabaseConnection, runs: &Runs, url: &str) -> RunningWorker {
+    run_worker(
+        Worker::new(db, registry(runs, url))
+            .concurrency(1)
+            .poll_interval(Duration::from_millis(20)),
+    )
 }
 
 async fn count_rows(db: &DatabaseConnection, table_query: &str) -> i64 {
@@ -142,12 +103,12 @@ async fn sleep_suspends_and_sleeps_only_the_remainder(backend: Backend) {
         .enqueue("sleeper", &2_500u64, EnqueueOptions::new().key("s"))
         .await
         .unwrap();
-    until(&client, "s", |s| s.waiting_for.is_some()).await;
+    until_key(&client, "s", |s| s.waiting_for.is_some()).await;
     let summary = client.workflow(handle.id()).await.unwrap();
     assert_eq!(summary.status, Status::Pending);
     assert!(summary.owner.is_none(), "a sleeping workflow has no owner");
     assert_eq!(summary.waiting_for.as_deref(), Some("sleep"));
-    stop_worker(worker).await;
+    worker.stop().await;
 
     // Restart the worker late in the sleep: it must not sleep 2.5 s again.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
@@ -168,7 +129,7 @@ async fn sleep_suspends_and_sleeps_only_the_remainder(backend: Backend) {
     );
     assert_eq!(count(&runs, "s/before"), 1);
     assert_eq!(count(&runs, "s/after"), 1);
-    stop_worker(worker).await;
+    worker.stop().await;
 }
 
 /// An inline workflow sleeps in its process (nothing resumes it otherwise);
@@ -234,7 +195,7 @@ async fn recv_suspends_and_a_send_wakes_it(backend: Backend) {
         .enqueue("approver", &3_600_000u64, EnqueueOptions::new().key("a"))
         .await
         .unwrap();
-    until(&client, "a", |s| s.waiting_for.is_some()).await;
+    until_key(&client, "a", |s| s.waiting_for.is_some()).await;
     assert!(client.workflow(handle.id()).await.unwrap().owner.is_none());
     client
         .send(handle.id(), "approval", &json!({"by": "alice"}))
@@ -250,7 +211,7 @@ async fn recv_suspends_and_a_send_wakes_it(backend: Backend) {
     )
     .await;
     assert_eq!(taken, 1);
-    stop_worker(worker).await;
+    worker.stop().await;
 }
 
 /// A message that arrives between the recv's record and the release is not
@@ -266,7 +227,7 @@ async fn a_message_during_the_release_is_not_lost(backend: Backend) {
         .unwrap();
     let out: Value = handle.result(Duration::from_secs(30)).await.unwrap();
     assert_eq!(out, json!("early"));
-    stop_worker(worker).await;
+    worker.stop().await;
 }
 
 /// A recv that times out records `None`: a replay gives `None` again even

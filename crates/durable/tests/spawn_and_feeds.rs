@@ -7,26 +7,13 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Backend, TestDb};
+use common::{Backend, RunningWorker, Runs, TestDb, count, ran, run_worker, until_id};
 use durable::sea_orm::DatabaseConnection;
 use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Status, StepKind, Worker};
 use futures::StreamExt;
 use serde_json::json;
-use tokio::sync::oneshot;
-
-type Runs = Arc<Mutex<HashMap<String, u32>>>;
-
-fn ran(runs: &Runs, what: String) {
-    *runs.lock().unwrap().entry(what).or_insert(0) += 1;
-}
-
-fn count(runs: &Runs, what: &str) -> u32 {
-    runs.lock().unwrap().get(what).copied().unwrap_or(0)
-}
 
 /// `fan-out` (n): spawns n `double` children, joins all, returns the sum.
 /// `double` (x): one step, 2x. `fails`: an error. `napper` (ms): sleeps.
@@ -95,40 +82,12 @@ fn registry(runs: &Runs) -> Registry {
     registry
 }
 
-type Running = (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), DurableError>>,
-);
-
-fn start_worker(db: &DatabaseConnection, runs: &Runs, concurrency: usize) -> Running {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let worker = Worker::new(db, registry(runs))
-        .concurrency(concurrency)
-        .poll_interval(Duration::from_millis(20));
-    let handle = tokio::spawn(worker.run(async move {
-        stopped.await.ok();
-    }));
-    (stop, handle)
-}
-
-async fn stop_worker((stop, handle): Running) {
-    stop.send(()).unwrap();
-    handle.await.unwrap().unwrap();
-}
-
-/// Poll a workflow until `done` holds (fails after 30 s).
-async fn until(
-    client: &Client,
-    id: durable::Uuid,
-    done: impl Fn(&durable::WorkflowSummary) -> bool,
-) {
-    for _ in 0..1500 {
-        if done(&client.workflow(id).await.unwrap()) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{id} never reached the expected state");
+fn start_worker(db: &DatabaseConnection, runs: &Runs, concurrency: usize) -> RunningWorker {
+    run_worker(
+        Worker::new(db, registry(runs))
+            .concurrency(concurrency)
+            .poll_interval(Duration::from_millis(20)),
+    )
 }
 
 /// Fan-out and fan-in on one worker with one slot: the parent suspends
@@ -158,7 +117,7 @@ async fn spawned_children_run_and_join(backend: Backend) {
         assert_eq!(child.workflow.status, Status::Completed);
         assert_eq!(child.workflow.parent_id, Some(handle.id()));
     }
-    stop_worker(worker).await;
+    worker.stop().await;
 }
 
 /// A child that fails, or is cancelled on its own, ends the join with
@@ -187,14 +146,14 @@ async fn a_child_failure_reaches_the_join(backend: Backend) {
         )
         .await
         .unwrap();
-    until(&client, waiting.id(), |s| s.waiting_for.is_some()).await;
+    until_id(&client, waiting.id(), |s| s.waiting_for.is_some()).await;
     let tree = client.tree(waiting.id()).await.unwrap();
     let child = tree.steps[0].child.as_ref().unwrap().workflow.id;
-    until(&client, child, |s| s.waiting_for.is_some()).await;
+    until_id(&client, child, |s| s.waiting_for.is_some()).await;
     client.cancel(child).await.unwrap();
     let out: serde_json::Value = waiting.result(Duration::from_secs(30)).await.unwrap();
     assert_eq!(out["failed"], "CANCELLED", "{out}");
-    stop_worker(worker).await;
+    worker.stop().await;
 }
 
 /// Cancelling the parent cancels its spawned children; pausing pauses them.
@@ -211,10 +170,10 @@ async fn pause_and_cancel_reach_spawned_children(backend: Backend) {
         )
         .await
         .unwrap();
-    until(&client, parent.id(), |s| s.waiting_for.is_some()).await;
+    until_id(&client, parent.id(), |s| s.waiting_for.is_some()).await;
     let tree = client.tree(parent.id()).await.unwrap();
     let child = tree.steps[0].child.as_ref().unwrap().workflow.id;
-    until(&client, child, |s| s.waiting_for.is_some()).await;
+    until_id(&client, child, |s| s.waiting_for.is_some()).await;
     client.pause(parent.id()).await.unwrap();
     assert_eq!(client.workflow(child).await.unwrap().status, Status::Paused);
     client.resume(parent.id()).await.unwrap();
@@ -231,7 +190,7 @@ async fn pause_and_cancel_reach_spawned_children(backend: Backend) {
         client.workflow(parent.id()).await.unwrap().status,
         Status::Cancelled
     );
-    stop_worker(worker).await;
+    worker.stop().await;
 }
 
 /// Select returns the first child to finish, and a replay the same index.
@@ -246,7 +205,7 @@ async fn select_picks_the_first_to_finish(backend: Backend) {
         .unwrap();
     let (first, ms): (usize, u64) = racer.result(Duration::from_secs(30)).await.unwrap();
     assert_eq!((first, ms), (1, 50));
-    stop_worker(worker).await;
+    worker.stop().await;
     let err = Ctx::start(&t.db, "empty-select", None)
         .await
         .unwrap()

@@ -1,30 +1,17 @@
 //! Suspension: a workflow that waits releases its executor slot and holds
 //! nothing in memory; an executor (another one, even) claims it again when
 //! it is due and replays up to the wait. Exercised with the test-only wait
-//! (`Ctx::wait_for_test`, feature `testing`) until sleep and messages land.
+//! (`Ctx::wait_for_test`, feature `testing`); sleep, messages and joins,
+//! built on it, are tested in `sleep_and_messages.rs` and `spawn_and_feeds.rs`.
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Backend, TestDb};
+use common::{Backend, RunningWorker, Runs, TestDb, count, ran, run_worker, until_key};
 use durable::sea_orm::DatabaseConnection;
 use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Status, Worker};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-
-/// How often each step of each workflow (by key) ran.
-type Runs = Arc<Mutex<HashMap<String, u32>>>;
-
-fn ran(runs: &Runs, what: String) {
-    *runs.lock().unwrap().entry(what).or_insert(0) += 1;
-}
-
-fn count(runs: &Runs, what: &str) -> u32 {
-    runs.lock().unwrap().get(what).copied().unwrap_or(0)
-}
 
 /// `waiter` (input: the wait in ms): a step, a wait for `approval`, a
 /// step; returns the approval, or "timed out". `quick`: one step.
@@ -91,34 +78,12 @@ fn registry(runs: &Runs, url: &str) -> Registry {
     registry
 }
 
-fn spawn_worker(
-    db: &DatabaseConnection,
-    runs: &Runs,
-    url: &str,
-) -> (
-    oneshot::Sender<()>,
-    tokio::task::JoinHandle<Result<(), DurableError>>,
-) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let worker = Worker::new(db, registry(runs, url))
-        .concurrency(1)
-        .poll_interval(Duration::from_millis(20));
-    let handle = tokio::spawn(worker.run(async move {
-        stopped.await.ok();
-    }));
-    (stop, handle)
-}
-
-/// Poll the read model until `done` holds (bounded: fails after 30 s).
-async fn until(client: &Client, key: &str, done: impl Fn(&durable::WorkflowSummary) -> bool) {
-    for _ in 0..1500 {
-        let summary = client.workflow_by_key(key).await.unwrap();
-        if done(&summary) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("{key} never reached the expected state");
+fn spawn_worker(db: &DatabaseConnection, runs: &Runs, url: &str) -> RunningWorker {
+    run_worker(
+        Worker::new(db, registry(runs, url))
+            .concurrency(1)
+            .poll_interval(Duration::from_millis(20)),
+    )
 }
 
 /// A waiting workflow frees the only slot of its worker (another workflow
@@ -128,12 +93,12 @@ async fn waiting_frees_the_slot_and_resumes_elsewhere(backend: Backend) {
     let t = TestDb::new(backend).await;
     let runs = Runs::default();
     let client = Client::new(&t.db);
-    let (stop, worker) = spawn_worker(&t.db, &runs, &t.url);
+    let worker = spawn_worker(&t.db, &runs, &t.url);
     let waiter = client
         .enqueue("waiter", &3_600_000u64, EnqueueOptions::new().key("w"))
         .await
         .unwrap();
-    until(&client, "w", |s| s.waiting_for.is_some()).await;
+    until_key(&client, "w", |s| s.waiting_for.is_some()).await;
     let summary = client.workflow(waiter.id()).await.unwrap();
     assert_eq!(summary.status, Status::Pending);
     assert!(summary.owner.is_none(), "a suspended workflow has no owner");
@@ -148,11 +113,10 @@ async fn waiting_frees_the_slot_and_resumes_elsewhere(backend: Backend) {
         .unwrap();
     let q: u64 = quick.result(Duration::from_secs(30)).await.unwrap();
     assert_eq!(q, 7);
-    stop.send(()).unwrap();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
 
     // Nothing of it lives in any process now; a new worker resumes it.
-    let (stop, worker) = spawn_worker(&t.db, &runs, &t.url);
+    let worker = spawn_worker(&t.db, &runs, &t.url);
     assert!(
         client
             .wake_for_test(waiter.id(), "approval", &json!({"by": "alice"}))
@@ -185,8 +149,7 @@ async fn waiting_frees_the_slot_and_resumes_elsewhere(backend: Backend) {
         Some(wake_at),
         "the wake-up time was fixed once"
     );
-    stop.send(()).unwrap();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
 }
 
 /// A wait that nobody wakes ends at its time (database clock), once.
@@ -194,7 +157,7 @@ async fn a_wait_times_out_at_its_time(backend: Backend) {
     let t = TestDb::new(backend).await;
     let runs = Runs::default();
     let client = Client::new(&t.db);
-    let (stop, worker) = spawn_worker(&t.db, &runs, &t.url);
+    let worker = spawn_worker(&t.db, &runs, &t.url);
     let waiter = client
         .enqueue("waiter", &300u64, EnqueueOptions::new().key("short"))
         .await
@@ -207,8 +170,7 @@ async fn a_wait_times_out_at_its_time(backend: Backend) {
     assert!(finished >= wait.wake_at_ms.unwrap(), "{wait:?}");
     assert_eq!(count(&runs, "short/before"), 1);
     assert_eq!(count(&runs, "short/after"), 1);
-    stop.send(()).unwrap();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
 }
 
 /// A wake that lands after the wait was recorded but before the workflow
@@ -217,15 +179,14 @@ async fn a_wake_during_the_release_is_not_lost(backend: Backend) {
     let t = TestDb::new(backend).await;
     let runs = Runs::default();
     let client = Client::new(&t.db);
-    let (stop, worker) = spawn_worker(&t.db, &runs, &t.url);
+    let worker = spawn_worker(&t.db, &runs, &t.url);
     let handle = client
         .enqueue("self-waker", &(), EnqueueOptions::new().key("sw"))
         .await
         .unwrap();
     let out: Value = handle.result(Duration::from_secs(30)).await.unwrap();
     assert_eq!(out, json!("early"));
-    stop.send(()).unwrap();
-    worker.await.unwrap().unwrap();
+    worker.stop().await;
 }
 
 /// Waking an unknown workflow is a typed error; a finished one has nothing waiting.

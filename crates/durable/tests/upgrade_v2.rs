@@ -245,9 +245,12 @@ async fn migration_keeps_every_row(backend: Backend) {
     assert_eq!(count(db, "SELECT COUNT(*) FROM v2_rows").await, 1);
     let with_run = "SELECT COUNT(*) FROM durable_workflow WHERE run_id IS NOT NULL";
     assert_eq!(count(db, with_run).await, 0);
-    for table in ["durable_message", "durable_event", "durable_stream"] {
-        let rows = count(db, &format!("SELECT COUNT(*) FROM {table}")).await;
-        assert_eq!(rows, 0, "{table}");
+    for rows_of_table in [
+        "SELECT COUNT(*) FROM durable_message",
+        "SELECT COUNT(*) FROM durable_event",
+        "SELECT COUNT(*) FROM durable_stream",
+    ] {
+        assert_eq!(count(db, rows_of_table).await, 0, "{rows_of_table}");
     }
     let index = match backend {
         Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'durable_step_waiting'",

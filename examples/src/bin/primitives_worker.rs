@@ -49,15 +49,7 @@ async fn main() -> Result<(), DurableError> {
             let worker = Worker::new(&db, registry(&log))
                 .concurrency(1)
                 .poll_interval(Duration::from_millis(20));
-            // The check runs in a task of its own: a shutdown future is only
-            // polled between the worker's rounds, so it must not hold a
-            // pooled connection (SQLite's pool has one) while it waits.
-            let done = tokio::spawn(all_complete(client.clone()));
-            worker
-                .run(async {
-                    done.await.ok();
-                })
-                .await
+            worker.run(all_complete(client.clone())).await
         }
         _ => panic!("usage: primitives_worker worker|sender"),
     }

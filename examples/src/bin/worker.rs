@@ -130,18 +130,14 @@ async fn run_job(
     Ok(sum)
 }
 
-/// Ctrl-C or SIGTERM. The handler is installed now, not when the future is
-/// first polled: `Worker::run` polls its shutdown future between rounds only,
-/// and a SIGTERM before the first poll would kill the process outright.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
     let mut term = signal(SignalKind::terminate()).expect("install the SIGTERM handler");
-    async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        eprintln!("shutting down: finishing current steps");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
+    eprintln!("shutting down: finishing current steps");
 }
 
 /// Append one line straight to the file, so a `kill -9` loses nothing.

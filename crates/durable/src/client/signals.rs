@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::Client;
 use crate::codec;
-use crate::ctx::wait_backoff;
+use crate::ctx::{Backoff, never};
 use crate::error::DurableError;
 use crate::store::NewMessage;
 
@@ -117,7 +117,7 @@ impl Client {
     ) -> Result<Option<T>, DurableError> {
         codec::check_name("event key", key)?;
         let until = tokio::time::Instant::now() + timeout;
-        let mut backoff = wait_backoff();
+        let mut backoff = Backoff::new();
         loop {
             // The status first: a value published before the workflow
             // finished is seen by the read after it.
@@ -205,8 +205,7 @@ impl Client {
         key: &str,
         reader: &mut Reader,
     ) -> Result<Option<String>, DurableError> {
-        let mut backoff = wait_backoff();
-        let forever = tokio::time::Instant::now() + Duration::from_secs(100 * 366 * 24 * 3600);
+        let mut backoff = Backoff::new();
         loop {
             if let Some(item) = reader.buffered.pop_front() {
                 reader.next = item.offset + 1;
@@ -228,11 +227,11 @@ impl Client {
                     reader.done = true;
                     return Ok(None);
                 }
-                backoff.pause(forever).await;
+                backoff.pause(never()).await;
                 continue;
             }
             reader.buffered.extend(page);
-            backoff = wait_backoff();
+            backoff = Backoff::new();
         }
     }
 

@@ -4,11 +4,20 @@
 use serde_json::Value as Json;
 
 use super::Ctx;
-use crate::call::{Call, Prepared};
+use crate::call::{Call, Prepared, Run};
 use crate::codec;
 use crate::error::DurableError;
 use crate::status::StepKind;
-use crate::store::{ChildStart, Entry, NewChild, WorkflowRow};
+use crate::store::{ChildStart, Entry, NewChild, Spawn, WorkflowRow};
+
+/// What [`Ctx::make_child`] found.
+#[derive(Debug)]
+pub(crate) enum Made {
+    /// Created now.
+    Created(Box<WorkflowRow>),
+    /// Recorded before: this call's entry, to replay.
+    Recorded(Entry),
+}
 
 impl Ctx {
     /// Start or resume a child workflow. Returns a new `Ctx` scoped to the child.
@@ -45,9 +54,25 @@ impl Ctx {
         let input = input
             .map(|v| codec::encode_value("child workflow input", &v))
             .transpose()?;
+        match self.make_child(&call, &run, input, None).await? {
+            Made::Created(row) => Ok(self.child_ctx(*row, true)),
+            Made::Recorded(entry) => self.recorded_child(&call, entry),
+        }
+    }
+
+    /// Create the child workflow of `call` (inline, or spawned when
+    /// `spawn` says where), fenced by our lease; or the entry another
+    /// handle recorded at its position first.
+    pub(crate) async fn make_child(
+        &self,
+        call: &Call,
+        run: &Run,
+        input: Option<String>,
+        spawn: Option<Spawn<'_>>,
+    ) -> Result<Made, DurableError> {
         let lease = self
             .lease
-            .ok_or_else(|| self.refusal(&call, crate::call::decide::Refusal::LeaseLost))?;
+            .ok_or_else(|| self.refusal(call, crate::call::decide::Refusal::LeaseLost))?;
         let child = NewChild {
             root: self.root_id,
             parent: self.id,
@@ -57,14 +82,11 @@ impl Ctx {
             input,
             started_ms: run.started_ms,
             lease,
-            spawn: None,
+            spawn,
         };
         match self.store.start_child(&child).await? {
-            ChildStart::Created(row) => Ok(self.child_ctx(*row, true)),
-            ChildStart::Recorded(entry) => {
-                let entry = self.winner(&call, Some(&entry))?;
-                self.recorded_child(&call, entry)
-            }
+            ChildStart::Created(row) => Ok(Made::Created(row)),
+            ChildStart::Recorded(entry) => Ok(Made::Recorded(self.winner(call, Some(&entry))?)),
             ChildStart::Fenced => Err(DurableError::LeaseLost { workflow: self.id }),
         }
     }

@@ -11,12 +11,12 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::Ctx;
-use super::wait::{Backoff, Budget, TIMED_OUT, Waited, timeout_ms, waited};
+use super::wait::{Backoff, Budget, Waited, timeout_ms, waited};
 use crate::call::{Call, Prepared, Run};
 use crate::codec;
 use crate::error::DurableError;
 use crate::status::{Status, StepKind};
-use crate::store::{Effect, NewMessage, Received};
+use crate::store::{Checkpoint, Effect, NewMessage, Received};
 
 impl Ctx {
     /// Receive the next message sent to this workflow on `topic`, waiting
@@ -87,7 +87,7 @@ impl Ctx {
         let mut backoff = Backoff::new();
         loop {
             match self.store.receive(&waiting, &call.name).await? {
-                Received::Message(payload) => return Ok(waited(Some(&woken(&payload)))),
+                Received::Message(payload) => return received(&payload),
                 Received::Refused => {
                     let entry = self.refused(call).await?;
                     return Ok(waited(entry.output.as_deref()));
@@ -103,7 +103,7 @@ impl Ctx {
                             Some(wake_ms),
                             format!("message on '{}'", call.name),
                         )),
-                        Budget::InProcess(_) => self.recv_timed_out(call, &run).await,
+                        Budget::InProcess(_) => self.recv_timed_out(call, &run, &waiting).await,
                     };
                 }
                 backoff.pause(budget.until()).await;
@@ -116,28 +116,18 @@ impl Ctx {
 
     /// The time is up: record the timeout, unless a message came at the
     /// last moment (then take it).
-    async fn recv_timed_out(&self, call: &Call, run: &Run) -> Result<Waited, DurableError> {
-        if self.store.has_message(self.id, &call.name).await? {
-            let mut waiting = self.checkpoint(call, Status::Pending, None, None, run.started_ms)?;
-            waiting.wake_ms = run.entry.as_ref().and_then(|e| e.wake_ms);
-            if let Received::Message(payload) = self.store.receive(&waiting, &call.name).await? {
-                return Ok(waited(Some(&woken(&payload))));
-            }
-        }
-        match self
-            .end_wait(
-                call,
-                run,
-                Status::Completed,
-                Some(TIMED_OUT.into()),
-                None,
-                None,
-            )
-            .await?
+    async fn recv_timed_out(
+        &self,
+        call: &Call,
+        run: &Run,
+        waiting: &Checkpoint<'_>,
+    ) -> Result<Waited, DurableError> {
+        if self.store.has_message(self.id, &call.name).await?
+            && let Received::Message(payload) = self.store.receive(waiting, &call.name).await?
         {
-            Some(entry) => Ok(waited(entry.output.as_deref())),
-            None => Ok(Waited::TimedOut),
+            return received(&payload);
         }
+        self.time_out(call, run).await
     }
 
     /// Send `message` to workflow `to` on `topic`, exactly once: the send
@@ -208,7 +198,7 @@ impl Ctx {
     }
 }
 
-/// The recorded output of a received message.
-fn woken(payload: &str) -> String {
-    super::wait::woken_output_text(payload)
+/// What a recv that took `payload` (JSON text it stored) returns.
+fn received(payload: &str) -> Result<Waited, DurableError> {
+    Ok(Waited::Woken(serde_json::from_str(payload)?))
 }

@@ -31,12 +31,7 @@ pub(crate) use finish::Finisher;
 pub use spawn::ChildHandle;
 #[cfg(feature = "testing")]
 pub(crate) use wait::woken_output;
-pub(crate) use wait::woken_output_text;
-
-/// The polling intervals of a wait in the process.
-pub(crate) fn wait_backoff() -> wait::Backoff {
-    wait::Backoff::new()
-}
+pub(crate) use wait::{Backoff, never, woken_output_text};
 
 /// Longest accepted timeout: 100 years (keeps `now + timeout` far from overflow).
 pub(crate) const MAX_TIMEOUT_MS: i64 = 100 * 366 * 24 * 3600 * 1000;

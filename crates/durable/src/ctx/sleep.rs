@@ -7,8 +7,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Ctx;
-use super::wait::Budget;
-use crate::call::{Call, Prepared};
+use super::wait::{Budget, Waiting};
+use crate::call::Prepared;
 use crate::error::DurableError;
 use crate::status::{Status, StepKind};
 
@@ -109,8 +109,8 @@ impl Ctx {
             .start_wait(&call, &run, Some(wake_ms), None, None)
             .await?
         {
-            Ok(fixed) => fixed.unwrap_or(wake_ms),
-            Err(_) => return Ok(()),
+            Waiting::Open(fixed) => fixed.unwrap_or(wake_ms),
+            Waiting::Settled(_) => return Ok(()),
         };
         let remaining = wake_ms.saturating_sub(now);
         if remaining > 0 {
@@ -121,11 +121,7 @@ impl Ctx {
                 }
             }
         }
-        self.wake_up(&call, &run).await
-    }
-
-    async fn wake_up(&self, call: &Call, run: &crate::call::Run) -> Result<(), DurableError> {
-        self.end_wait(call, run, Status::Completed, None, None, None)
+        self.end_wait(&call, &run, Status::Completed, None, None, None)
             .await
             .map(|_| ())
     }

@@ -10,13 +10,14 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::Ctx;
-use super::wait::{Backoff, Budget};
+use super::child::Made;
+use super::wait::{Backoff, Budget, Waiting};
 use crate::call::{Call, Prepared, Run};
 use crate::codec;
 use crate::error::DurableError;
 use crate::queue::DEFAULT_QUEUE;
 use crate::status::{Status, StepKind};
-use crate::store::{ChildStart, Entry, NewChild, Spawn, WorkflowRow};
+use crate::store::{Entry, Spawn, WorkflowRow};
 
 /// A spawned child workflow, from [`Ctx::spawn`].
 #[derive(Debug, Clone)]
@@ -58,18 +59,15 @@ impl ChildHandle<'_> {
     /// ```
     pub async fn join<T: DeserializeOwned>(&self) -> Result<T, DurableError> {
         let call = self.ctx.take("join", StepKind::Join)?;
-        let entry = self.ctx.join_call(&call, self).await?;
-        match entry.status {
+        let joined = self.ctx.join_call(&call, self).await?;
+        match joined.status {
             Status::Completed => {
-                codec::decode_output(&self.key, entry.output.as_deref().unwrap_or("null"))
+                codec::decode_output(&self.key, joined.output.as_deref().unwrap_or("null"))
             }
             _ => Err(DurableError::ChildFailed {
                 child: self.id,
-                status: entry
-                    .child
-                    .as_ref()
-                    .map_or(Status::Failed, |row| row.status),
-                message: entry.error.unwrap_or_default(),
+                status: joined.child_status,
+                message: joined.error.unwrap_or_default(),
             }),
         }
     }
@@ -108,35 +106,21 @@ impl Ctx {
             return self.spawned(&call, entry);
         }
         let input = codec::encode_value("spawned workflow input", input)?;
-        let lease = self
-            .lease
-            .ok_or_else(|| self.refusal(&call, crate::call::decide::Refusal::LeaseLost))?;
-        let child = NewChild {
-            root: self.root_id,
-            parent: self.id,
-            position: call.position,
-            key: &call.key,
-            name: &call.name,
-            input: Some(input),
-            started_ms: run.started_ms,
-            lease,
-            spawn: Some(Spawn {
-                queue: DEFAULT_QUEUE,
-                app_version: self.found.app_version.as_deref(),
-            }),
+        let spawn = Spawn {
+            queue: DEFAULT_QUEUE,
+            app_version: self.found.app_version.as_deref(),
         };
-        match self.store.start_child(&child).await? {
-            ChildStart::Created(row) => {
+        match self
+            .make_child(&call, &run, Some(input), Some(spawn))
+            .await?
+        {
+            Made::Created(row) => {
                 if let Err(err) = self.store.notify(DEFAULT_QUEUE).await {
                     tracing::debug!(error = %err, "notify failed");
                 }
                 Ok(self.handle(*row))
             }
-            ChildStart::Recorded(entry) => {
-                let entry = self.winner(&call, Some(&entry))?;
-                self.spawned(&call, entry)
-            }
-            ChildStart::Fenced => Err(DurableError::LeaseLost { workflow: self.id }),
+            Made::Recorded(entry) => self.spawned(&call, entry),
         }
     }
 
@@ -192,7 +176,7 @@ impl Ctx {
         };
         let ids: Vec<Uuid> = children.iter().map(|c| c.id).collect();
         let candidates = serde_json::to_string(&ids)?;
-        if let Err(entry) = self
+        if let Waiting::Settled(entry) = self
             .start_wait(&call, &run, None, None, Some(candidates))
             .await?
         {
@@ -222,17 +206,21 @@ impl Ctx {
         }
     }
 
-    /// The join of one child: the finished entry (recorded now or before).
-    async fn join_call(&self, call: &Call, child: &ChildHandle<'_>) -> Result<Entry, DurableError> {
+    /// The join of one child: how it ended (recorded now or before).
+    async fn join_call(
+        &self,
+        call: &Call,
+        child: &ChildHandle<'_>,
+    ) -> Result<Joined, DurableError> {
         let run = match self.prepare(call).await? {
-            Prepared::Replay(entry) => return Ok(entry),
+            Prepared::Replay(entry) => return Ok(Joined::from(entry)),
             Prepared::Run(run) => run,
         };
-        if let Err(entry) = self
+        if let Waiting::Settled(entry) = self
             .start_wait(call, &run, None, Some(child.id), None)
             .await?
         {
-            return Ok(entry);
+            return Ok(Joined::from(entry));
         }
         let budget = self.budget(None, std::time::Duration::ZERO);
         let mut backoff = Backoff::new();
@@ -254,48 +242,16 @@ impl Ctx {
         call: &Call,
         run: &Run,
         row: &WorkflowRow,
-    ) -> Result<Entry, DurableError> {
-        let (status, output, error) = match row.status {
-            Status::Completed => (Status::Completed, row.output.clone(), None),
-            Status::Cancelled => (
-                Status::Failed,
-                None,
-                Some(format!(
-                    "child workflow {} ({}) was cancelled",
-                    row.id, row.key
-                )),
-            ),
-            _ => (Status::Failed, None, row.error.clone()),
-        };
-        if let Some(entry) = self
-            .end_wait(
-                call,
-                run,
-                status,
-                output.clone(),
-                error.clone(),
-                Some(row.id),
-            )
+    ) -> Result<Joined, DurableError> {
+        let joined = Joined::of(row);
+        let (status, output, error) = (joined.status, joined.output.clone(), joined.error.clone());
+        match self
+            .end_wait(call, run, status, output, error, Some(row.id))
             .await?
         {
-            return Ok(entry);
+            Some(entry) => Ok(Joined::from(entry)),
+            None => Ok(joined),
         }
-        Ok(Entry {
-            position: call.position,
-            key: call.key.clone(),
-            name: call.name.clone(),
-            kind: call.kind,
-            status,
-            output,
-            error,
-            retry_count: 0,
-            max_retries: 0,
-            wake_ms: None,
-            created_ms: run.started_ms,
-            started_ms: Some(run.started_ms),
-            completed_ms: None,
-            child: Some(Box::new(row.clone())),
-        })
     }
 
     /// Between two looks at what a wait waits for: pause, or suspend once
@@ -332,6 +288,55 @@ impl Ctx {
             ctx: self,
             id: row.id,
             key: row.key,
+        }
+    }
+}
+
+/// How a joined child ended, as the join records it: `COMPLETED` with the
+/// child's output, or `FAILED` with its error (also for a cancelled child).
+#[derive(Debug)]
+struct Joined {
+    status: Status,
+    output: Option<String>,
+    error: Option<String>,
+    /// The child's own status (`FAILED` or `CANCELLED` for a failed join).
+    child_status: Status,
+}
+
+impl Joined {
+    /// The record of a join of the finished child `row`.
+    fn of(row: &WorkflowRow) -> Self {
+        let (status, output, error) = match row.status {
+            Status::Completed => (Status::Completed, row.output.clone(), None),
+            Status::Cancelled => (
+                Status::Failed,
+                None,
+                Some(format!(
+                    "child workflow {} ({}) was cancelled",
+                    row.id, row.key
+                )),
+            ),
+            _ => (Status::Failed, None, row.error.clone()),
+        };
+        Self {
+            status,
+            output,
+            error,
+            child_status: row.status,
+        }
+    }
+}
+
+impl From<Entry> for Joined {
+    fn from(entry: Entry) -> Self {
+        Self {
+            child_status: entry
+                .child
+                .as_ref()
+                .map_or(Status::Failed, |row| row.status),
+            status: entry.status,
+            output: entry.output,
+            error: entry.error,
         }
     }
 }

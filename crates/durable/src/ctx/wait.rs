@@ -36,12 +36,12 @@ pub(crate) enum Waited {
 
 /// The output recorded for a wait that timed out; one that was woken
 /// records `{"woken": payload}` (see [`woken_output_text`]).
-pub(crate) const TIMED_OUT: &str = r#"{"timed_out":true}"#;
+const TIMED_OUT: &str = r#"{"timed_out":true}"#;
 
 /// The output a waker records for `payload`.
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) fn woken_output(payload: &serde_json::Value) -> String {
-    serde_json::json!({ "woken": payload }).to_string()
+    woken_output_text(&payload.to_string())
 }
 
 /// The output recorded for a call woken with `payload` (JSON text).
@@ -65,6 +65,13 @@ pub(crate) fn timeout_ms(timeout: Duration) -> i64 {
     i64::try_from(timeout.as_millis())
         .unwrap_or(i64::MAX)
         .min(super::MAX_TIMEOUT_MS)
+}
+
+/// An instant no wait reaches: as far off as the longest timeout, near
+/// enough for `Instant` arithmetic.
+pub(crate) fn never() -> tokio::time::Instant {
+    let longest = u64::try_from(super::MAX_TIMEOUT_MS).unwrap_or(u64::MAX);
+    tokio::time::Instant::now() + Duration::from_millis(longest)
 }
 
 /// Polling intervals of a wait in the process: short at first (a reply
@@ -103,10 +110,18 @@ impl Budget {
     }
 }
 
+/// A waiting call's entry once [`Ctx::start_wait`] has seen to it.
+#[derive(Debug)]
+pub(crate) enum Waiting {
+    /// Recorded as waiting, until this wake-up time (if it has one).
+    Open(Option<i64>),
+    /// Another handle finished the call meanwhile: replay this.
+    Settled(Entry),
+}
+
 impl Ctx {
     /// The waiting entry of `call`: fixed at the first run (database clock,
-    /// `wake_ms` from `now`), read back after that. `Err(entry)` when
-    /// another handle finished the call meanwhile (replay it).
+    /// `wake_ms` from `now`), read back after that.
     pub(crate) async fn start_wait(
         &self,
         call: &Call,
@@ -114,16 +129,16 @@ impl Ctx {
         wake_ms: Option<i64>,
         child: Option<uuid::Uuid>,
         output: Option<String>,
-    ) -> Result<Result<Option<i64>, Entry>, DurableError> {
+    ) -> Result<Waiting, DurableError> {
         if let Some(entry) = &run.entry {
-            return Ok(Ok(entry.wake_ms));
+            return Ok(Waiting::Open(entry.wake_ms));
         }
         let mut cp = self.checkpoint(call, Status::Pending, output, None, run.started_ms)?;
         cp.wake_ms = wake_ms;
         cp.child = child;
         match self.commit(call, &cp).await? {
-            Some(entry) => Ok(Err(entry)),
-            None => Ok(Ok(wake_ms)),
+            Some(entry) => Ok(Waiting::Settled(entry)),
+            None => Ok(Waiting::Open(wake_ms)),
         }
     }
 
@@ -134,9 +149,7 @@ impl Ctx {
         let now = tokio::time::Instant::now();
         let remaining =
             remaining_ms.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)));
-        // Far enough to never come, near enough for `Instant` arithmetic.
-        let forever = now + Duration::from_secs(100 * 366 * 24 * 3600);
-        let at = |d: Option<Duration>| d.map_or(forever, |d| now + d);
+        let at = |d: Option<Duration>| d.map_or_else(never, |d| now + d);
         if !self.suspendable {
             return Budget::InProcess(at(remaining));
         }
@@ -204,21 +217,20 @@ impl Ctx {
             )
             .await?
         {
-            Ok(wake_ms) => wake_ms.unwrap_or(now),
-            Err(entry) => return Ok(waited(entry.output.as_deref())),
+            Waiting::Open(wake_ms) => wake_ms.unwrap_or(now),
+            Waiting::Settled(entry) => return Ok(waited(entry.output.as_deref())),
         };
         if now < wake_ms {
             return Err(self.suspend(&call, Some(wake_ms), call.name.clone()));
         }
+        self.time_out(&call, &run).await
+    }
+
+    /// Record that a waiting call's time came first.
+    pub(crate) async fn time_out(&self, call: &Call, run: &Run) -> Result<Waited, DurableError> {
+        let output = Some(TIMED_OUT.into());
         match self
-            .end_wait(
-                &call,
-                &run,
-                Status::Completed,
-                Some(TIMED_OUT.into()),
-                None,
-                None,
-            )
+            .end_wait(call, run, Status::Completed, output, None, None)
             .await?
         {
             Some(entry) => Ok(waited(entry.output.as_deref())),

@@ -116,8 +116,8 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn transition(&self, id: Uuid, transition: Transition) -> StoreResult<u64>;
     /// Complete a waiting call (kind `WAIT`) named `name` of `workflow` with
     /// `output`, and make the workflow claimable now if it is suspended.
-    /// `false` if no such call waits. (The test-only wait uses it now; the
-    /// waiting primitives of the roadmap will.)
+    /// `false` if no such call waits. (The test-only waker; the primitives
+    /// wake through what they bring: `send`, a child's `finish`.)
     #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     async fn wake(&self, workflow: Uuid, name: &str, output: &str) -> StoreResult<bool>;
 

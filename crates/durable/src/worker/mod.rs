@@ -167,11 +167,6 @@ impl Worker {
     /// rest, and release everything this worker owns so other executors
     /// resume it at once.
     ///
-    /// `shutdown` is polled between the worker's rounds only: if deciding
-    /// to stop needs the database, do it in a task of its own and hand in
-    /// its end (a future that holds a pooled connection here would starve
-    /// the worker; SQLite's pool has one connection).
-    ///
     /// # Errors
     /// [`DurableError::UnknownQueue`] if a served queue was not declared;
     /// [`DurableError::Db`] if the executor cannot register at start.
@@ -199,44 +194,55 @@ impl Worker {
         };
         tracing::info!(executor = %inner.id, queues = ?self.queues.iter().map(|q| &q.name).collect::<Vec<_>>(), "worker started");
         let mut tasks = JoinSet::new();
-        tokio::pin!(shutdown);
-        let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
-        loop {
-            // On one host a dead process is known at once (elsewhere its
-            // lease, or on PostgreSQL its session, tells): look once a second.
-            if checked_owners.elapsed() >= OWNER_CHECK {
-                checked_owners = tokio::time::Instant::now();
-                if let Err(err) = inner.expire_gone_owners().await {
-                    tracing::warn!(error = %err, "checking for dead owners failed");
+        // `shutdown` is polled alongside the rounds, not only between them:
+        // whatever it awaits (a signal handler it installs on its first
+        // poll, a query holding a pooled connection) makes progress while
+        // the worker claims. It stores its end as a permit for the loop.
+        let stop = Notify::new();
+        let watch = async {
+            shutdown.await;
+            stop.notify_one();
+        };
+        let rounds = async {
+            let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
+            loop {
+                // On one host a dead process is known at once (elsewhere its
+                // lease, or on PostgreSQL its session, tells): look once a second.
+                if checked_owners.elapsed() >= OWNER_CHECK {
+                    checked_owners = tokio::time::Instant::now();
+                    if let Err(err) = inner.expire_gone_owners().await {
+                        tracing::warn!(error = %err, "checking for dead owners failed");
+                    }
+                }
+                let mut claimed_any = false;
+                for (queue, rows) in self.claim_round(&slots, &filter).await {
+                    for row in rows {
+                        claimed_any = true;
+                        let permits = claim::take_permits(
+                            &slots,
+                            queue.and_then(|q| self.queues[q].slots.as_ref()),
+                        );
+                        tasks.spawn(run_one(
+                            inner.clone(),
+                            self.registry.clone(),
+                            row,
+                            permits,
+                            wake.clone(),
+                        ));
+                    }
+                }
+                if claimed_any && slots.available_permits() > 0 {
+                    continue;
+                }
+                tokio::select! {
+                    () = stop.notified() => break,
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(self.poll) => {}
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
             }
-            let mut claimed_any = false;
-            for (queue, rows) in self.claim_round(&slots, &filter).await {
-                for row in rows {
-                    claimed_any = true;
-                    let permits = claim::take_permits(
-                        &slots,
-                        queue.and_then(|q| self.queues[q].slots.as_ref()),
-                    );
-                    tasks.spawn(run_one(
-                        inner.clone(),
-                        self.registry.clone(),
-                        row,
-                        permits,
-                        wake.clone(),
-                    ));
-                }
-            }
-            if claimed_any && slots.available_permits() > 0 {
-                continue;
-            }
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = wake.notified() => {}
-                () = tokio::time::sleep(self.poll) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
+        };
+        tokio::join!(watch, rounds);
         tracing::info!(executor = %inner.id, running = tasks.len(), "worker shutting down");
         inner.drain();
         if tokio::time::timeout(self.grace, async {

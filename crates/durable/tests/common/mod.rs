@@ -267,3 +267,71 @@ macro_rules! both_backends {
         }
     };
 }
+
+// ── Shared by the tests that run workers ────────────────────────────
+
+/// How often each step body ran, by a label such as `key/step`.
+pub type Runs = Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>;
+
+/// Count one run of `what`.
+pub fn ran(runs: &Runs, what: String) {
+    *runs.lock().unwrap().entry(what).or_insert(0) += 1;
+}
+
+/// How often `what` ran.
+pub fn count(runs: &Runs, what: &str) -> u32 {
+    runs.lock().unwrap().get(what).copied().unwrap_or(0)
+}
+
+/// A worker running in a task of its own until [`RunningWorker::stop`].
+pub struct RunningWorker {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<(), DurableError>>,
+}
+
+/// Start `worker` in a task.
+pub fn run_worker(worker: durable::Worker) -> RunningWorker {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(worker.run(async move {
+        stopped.await.ok();
+    }));
+    RunningWorker { stop, handle }
+}
+
+impl RunningWorker {
+    /// Shut it down and check it stopped cleanly.
+    pub async fn stop(self) {
+        self.stop.send(()).unwrap();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// Poll a workflow's read model until `done` holds (fails after 30 s).
+pub async fn until_id(
+    client: &durable::Client,
+    id: Uuid,
+    done: impl Fn(&durable::WorkflowSummary) -> bool,
+) {
+    for _ in 0..1500 {
+        if done(&client.workflow(id).await.unwrap()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{id} never reached the expected state");
+}
+
+/// [`until_id`] for the root workflow of `key`.
+pub async fn until_key(
+    client: &durable::Client,
+    key: &str,
+    done: impl Fn(&durable::WorkflowSummary) -> bool,
+) {
+    for _ in 0..1500 {
+        if done(&client.workflow_by_key(key).await.unwrap()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{key} never reached the expected state");
+}

@@ -203,10 +203,10 @@ impl SqlStore {
         cp: &Checkpoint<'_>,
         effect: &Effect<'_>,
     ) -> StoreResult<bool> {
-        let (written, woke) = super::retry_transient(|| async {
+        let (written, woken) = super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             let done = async {
-                let woke = match effect {
+                let woken = match effect {
                     Effect::Send(message) => self.deliver(&txn, message).await?.1,
                     Effect::Event { key, value } => {
                         self.publish_event(&txn, cp.workflow, cp.position, key, value)
@@ -219,13 +219,13 @@ impl SqlStore {
                         None
                     }
                 };
-                Ok::<_, crate::error::DurableError>((self.commit_entry(&txn, cp).await?, woke))
+                Ok::<_, crate::error::DurableError>((self.commit_entry(&txn, cp).await?, woken))
             }
             .await;
             match done {
-                Ok((true, woke)) => {
+                Ok((true, woken)) => {
                     txn.commit().await?;
-                    Ok((true, woke))
+                    Ok((true, woken))
                 }
                 Ok((false, _)) => {
                     txn.rollback().await?;
@@ -238,9 +238,7 @@ impl SqlStore {
             }
         })
         .await?;
-        if let Some(queue) = woke {
-            self.hint(queue.as_deref()).await;
-        }
+        self.announce(woken).await;
         Ok(written)
     }
 }

@@ -6,7 +6,6 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::{dialects, subtree};
-use super::wakeup::Arrival;
 use crate::error::DurableError;
 use crate::store::{StoreResult, Transition};
 
@@ -71,7 +70,7 @@ impl SqlStore {
         transition: Transition,
     ) -> StoreResult<u64> {
         let s = self.manage_sql();
-        let changed = super::retry_transient(|| async {
+        let (changed, woken) = super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             let row = self
                 .query_one(&txn, s.lock_status, vec![self.id(id)])
@@ -94,23 +93,15 @@ impl SqlStore {
             let changed = self.execute(&txn, sql, vec![self.id(id)]).await?;
             // A spawned child cancelled on its own: a parent joining it
             // must hear of it (see `wakeup.rs`).
-            let mut woke = None;
-            if let (Transition::Cancel, Some(parent)) = (transition, spawned_by)
-                && let Some(locked) = self.lock_run_unit(&txn, parent).await?
-            {
-                woke = self
-                    .wake_if_waiting(&txn, parent, &locked, Arrival::Child(id))
-                    .await?;
-            }
+            let woken = match (transition, spawned_by) {
+                (Transition::Cancel, Some(parent)) => self.wake_parent(&txn, parent, id).await?,
+                _ => None,
+            };
             txn.commit().await?;
-            Ok((changed, woke))
+            Ok((changed, woken))
         })
-        .await
-        .map(|(changed, woke)| (changed, woke.flatten()))?;
-        let (changed, woke) = changed;
-        if let Some(queue) = woke {
-            self.hint(Some(queue.as_str())).await;
-        }
+        .await?;
+        self.announce(woken).await;
         Ok(changed)
     }
 

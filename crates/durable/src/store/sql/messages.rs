@@ -8,7 +8,7 @@ use sea_orm::DatabaseTransaction;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::dialects;
-use super::wakeup::{Arrival, finished_recipient};
+use super::wakeup::{Arrival, Woken, finished_recipient};
 use crate::error::DurableError;
 use crate::status::Status;
 use crate::store::{Checkpoint, NewMessage, Received, StoreResult};
@@ -24,8 +24,6 @@ pub(super) struct MessageSql {
     consume: &'static str,
     /// Whether a key was used for a workflow. `$1` workflow, `$2` key.
     key_used: &'static str,
-    /// Lock the row of a workflow we own. `$1` id, `$2` owner, `$3` epoch.
-    lock_owned: &'static str,
 }
 
 macro_rules! message_sql {
@@ -45,10 +43,6 @@ macro_rules! message_sql {
                 " WHERE seq = $1 AND consumed_position IS NULL"
             ),
             key_used: "SELECT 1 AS found FROM durable_message WHERE workflow_id = $1 AND message_key = $2",
-            lock_owned: concat!(
-                "SELECT id FROM durable_workflow WHERE id = $1 AND owner_id = $2 AND lease_epoch = $3",
-                $lock_row
-            ),
         }
     };
 }
@@ -61,9 +55,9 @@ impl SqlStore {
     }
 
     /// `Client::send`: one transaction, retried whole; the recipient's
-    /// queue is notified after the commit if it woke.
+    /// workers are told after the commit if it woke.
     pub(super) async fn send_message(&self, message: &NewMessage<'_>) -> StoreResult<bool> {
-        let (stored, woke) = super::retry_transient(|| async {
+        let (stored, woken) = super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             match self.deliver(&txn, message).await {
                 Ok(result) => {
@@ -77,20 +71,18 @@ impl SqlStore {
             }
         })
         .await?;
-        if let Some(queue) = woke {
-            self.hint(queue.as_deref()).await;
-        }
+        self.announce(woken).await;
         Ok(stored)
     }
 
     /// Store `message` inside `txn` and wake its recipient if it waits for
-    /// the topic. Returns whether it was stored, and the queue to notify
-    /// if the recipient woke.
+    /// the topic. Returns whether it was stored, and the recipient's run
+    /// unit if it woke.
     pub(super) async fn deliver(
         &self,
         txn: &DatabaseTransaction,
         message: &NewMessage<'_>,
-    ) -> StoreResult<(bool, Option<Option<String>>)> {
+    ) -> StoreResult<(bool, Option<Woken>)> {
         let locked = self
             .lock_run_unit(txn, message.to)
             .await?
@@ -122,10 +114,10 @@ impl SqlStore {
         {
             return Ok((false, None));
         }
-        let woke = self
+        let woken = self
             .wake_if_waiting(txn, message.to, &locked, Arrival::Message(message.topic))
             .await?;
-        Ok((true, woke))
+        Ok((true, woken))
     }
 
     /// The `recv` call: under the lock of our run unit (which a sender
@@ -139,12 +131,7 @@ impl SqlStore {
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             let lease = &waiting.lease;
-            let owned = vec![
-                self.id(lease.holder),
-                self.id(lease.owner),
-                lease.epoch.into(),
-            ];
-            if self.query_one(&txn, s.lock_owned, owned).await?.is_none() {
+            if !self.lock_leased(&txn, lease.holder, lease).await? {
                 txn.rollback().await?;
                 return Ok(Received::Refused);
             }

@@ -72,6 +72,13 @@ pub(super) enum Arrival<'a> {
     Child(Uuid),
 }
 
+/// A run unit made claimable: its queue's workers are told after the
+/// commit ([`SqlStore::announce`]).
+#[derive(Debug)]
+pub(super) struct Woken {
+    queue: Option<String>,
+}
+
 /// The run unit of a workflow, locked.
 #[derive(Debug)]
 pub(super) struct Locked {
@@ -125,14 +132,14 @@ impl SqlStore {
 
     /// After storing `arrival` for `workflow` (whose run unit `locked` is
     /// locked in `txn`): make the run unit claimable if the workflow waits
-    /// for it. Returns the queue to notify, if it woke one.
+    /// for it.
     pub(super) async fn wake_if_waiting(
         &self,
         txn: &DatabaseTransaction,
         workflow: Uuid,
         locked: &Locked,
         arrival: Arrival<'_>,
-    ) -> StoreResult<Option<Option<String>>> {
+    ) -> StoreResult<Option<Woken>> {
         let s = self.wakeup_sql();
         let (sql, values) = match arrival {
             Arrival::Message(topic) => (s.waiting_recv, vec![self.id(workflow), topic.into()]),
@@ -142,7 +149,34 @@ impl SqlStore {
             return Ok(None);
         }
         self.wake_run_unit(txn, locked.holder).await?;
-        Ok(Some(locked.queue.clone()))
+        Ok(Some(Woken {
+            queue: locked.queue.clone(),
+        }))
+    }
+
+    /// A spawned child of `parent` ended (finished, or cancelled on its
+    /// own): wake the parent if it waits to join it.
+    pub(super) async fn wake_parent(
+        &self,
+        txn: &DatabaseTransaction,
+        parent: Uuid,
+        child: Uuid,
+    ) -> StoreResult<Option<Woken>> {
+        match self.lock_run_unit(txn, parent).await? {
+            Some(locked) => {
+                self.wake_if_waiting(txn, parent, &locked, Arrival::Child(child))
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Tell the workers of a run unit's queue that it woke (after the
+    /// commit that woke it).
+    pub(super) async fn announce(&self, woken: Option<Woken>) {
+        if let Some(woken) = woken {
+            self.hint(woken.queue.as_deref()).await;
+        }
     }
 
     /// Make a locked, suspended run unit claimable now.

@@ -7,7 +7,6 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::{dialects, fenced, owner_dead, workflow_columns};
-use super::wakeup::Arrival;
 use crate::status::Status;
 use crate::store::{
     ChildStart, Lease, NewChild, NewRoot, Started, StoreResult, Suspension, WorkflowRow,
@@ -295,7 +294,7 @@ impl SqlStore {
         };
         // A spawned child: the parent may wait to join it, so it is woken
         // in the same transaction (see `wakeup.rs`).
-        let (finished, woke) = super::retry_transient(|| async {
+        let (finished, woken) = super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             if self
                 .query_one(&txn, finish, values.clone())
@@ -305,21 +304,28 @@ impl SqlStore {
                 txn.rollback().await?;
                 return Ok((false, None));
             }
-            let woke = match self.lock_run_unit(&txn, parent).await? {
-                Some(locked) => {
-                    self.wake_if_waiting(&txn, parent, &locked, Arrival::Child(id))
-                        .await?
-                }
-                None => None,
-            };
+            let woken = self.wake_parent(&txn, parent, id).await?;
             txn.commit().await?;
-            Ok::<_, crate::error::DurableError>((true, woke))
+            Ok::<_, crate::error::DurableError>((true, woken))
         })
         .await?;
-        if let Some(queue) = woke {
-            self.hint(queue.as_deref()).await;
-        }
+        self.announce(woken).await;
         Ok(finished)
+    }
+
+    /// Lock the row of workflow `id` inside `txn` if `lease`'s owner still
+    /// holds it under that epoch; `false` if the lease is gone.
+    pub(super) async fn lock_leased(
+        &self,
+        txn: &DatabaseTransaction,
+        id: Uuid,
+        lease: &Lease,
+    ) -> StoreResult<bool> {
+        let values = vec![self.id(id), self.id(lease.owner), lease.epoch.into()];
+        Ok(self
+            .query_one(txn, self.workflow_sql().lock_owned, values)
+            .await?
+            .is_some())
     }
 
     pub(super) async fn release_workflow(
@@ -342,11 +348,7 @@ impl SqlStore {
         // claimable), or we see what it brought here and stay claimable.
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
-            if self
-                .query_one(&txn, s.lock_owned, owned.clone())
-                .await?
-                .is_none()
-            {
+            if !self.lock_leased(&txn, id, lease).await? {
                 txn.rollback().await?;
                 return Ok(false);
             }
