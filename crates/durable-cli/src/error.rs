@@ -23,6 +23,10 @@ pub(crate) enum CliError {
     /// A measurement run in a child process failed.
     #[error("memory workload '{workload}' (child process): {message}")]
     Child { workload: String, message: String },
+    /// A workload did not do what it measures (a message never arrived, a
+    /// sleeper never woke).
+    #[error("measurement failed: {0}")]
+    Measurement(String),
     /// Bad arguments or an unusable environment.
     #[error("{0}")]
     Usage(String),

@@ -15,7 +15,10 @@
 //! - `durable_stream`: the items of a workflow's streams by offset; a row
 //!   without a value closes the stream.
 //! - an index on the journal entries that wait, so a sender or a finished
-//!   child finds the call waiting for it without reading a long history.
+//!   child finds the call waiting for it without reading a long history;
+//! - suspended workflows leave the claim indexes for one of their own by
+//!   wake-up time: a claim reads the work that is ready plus the sleepers
+//!   that are due, never the thousands still asleep.
 
 /// `CREATE`/`ALTER` statements of schema v3.
 macro_rules! tables_v3 {
@@ -65,6 +68,14 @@ macro_rules! tables_v3 {
             )"
             ),
             "CREATE INDEX durable_step_waiting ON durable_step (workflow_id, kind) WHERE status = 'PENDING'",
+            "DROP INDEX durable_workflow_claim",
+            "CREATE INDEX durable_workflow_claim ON durable_workflow (queue, priority DESC, created_ms) \
+             WHERE queue IS NOT NULL AND status IN ('PENDING', 'RUNNING') AND wait_for IS NULL",
+            "DROP INDEX durable_workflow_orphan",
+            "CREATE INDEX durable_workflow_orphan ON durable_workflow (created_ms) \
+             WHERE queue IS NULL AND parent_id IS NULL AND status IN ('PENDING', 'RUNNING') AND wait_for IS NULL",
+            "CREATE INDEX durable_workflow_due ON durable_workflow (queue, available_ms) \
+             WHERE wait_for IS NOT NULL AND status IN ('PENDING', 'RUNNING')",
         ]
     };
 }

@@ -157,7 +157,8 @@ impl Client {
     /// the first): each item once, in order, as it is written. The stream
     /// ends after the last item once the stream is closed or the workflow
     /// has finished; an error (an unknown workflow, an item that does not
-    /// deserialize into `T`) is the last item.
+    /// deserialize into `T`, a database that cannot be reached) is the last
+    /// item: read on from the offset reached to carry on.
     ///
     /// ```no_run
     /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {

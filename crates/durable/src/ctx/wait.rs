@@ -75,21 +75,38 @@ pub(crate) fn never() -> tokio::time::Instant {
 }
 
 /// Polling intervals of a wait in the process: short at first (a reply
-/// often comes quickly), then at most one second.
+/// often comes quickly), at most [`Backoff::EARLY`] for the first ten
+/// seconds (a wait that lingers before it suspends, a reader following a
+/// live stream), then at most a second (a long wait costs one read a
+/// second). Measured by `durable bench --only primitives`.
 #[derive(Debug)]
-pub(crate) struct Backoff(Duration);
+pub(crate) struct Backoff {
+    next: Duration,
+    started: tokio::time::Instant,
+}
 
 impl Backoff {
+    /// The longest interval of the first ten seconds.
+    const EARLY: Duration = Duration::from_millis(50);
+
     pub(crate) fn new() -> Self {
-        Self(Duration::from_millis(10))
+        Self {
+            next: Duration::from_millis(5),
+            started: tokio::time::Instant::now(),
+        }
     }
 
     /// Sleep for the next interval, but not past `until`.
     pub(crate) async fn pause(&mut self, until: tokio::time::Instant) {
         let now = tokio::time::Instant::now();
-        let wait = self.0.min(until.saturating_duration_since(now));
+        let wait = self.next.min(until.saturating_duration_since(now));
         tokio::time::sleep(wait).await;
-        self.0 = (self.0 * 2).min(Duration::from_secs(1));
+        let cap = if self.started.elapsed() < Duration::from_secs(10) {
+            Self::EARLY
+        } else {
+            Duration::from_secs(1)
+        };
+        self.next = (self.next * 2).min(cap);
     }
 }
 

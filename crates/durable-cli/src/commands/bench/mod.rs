@@ -11,6 +11,7 @@ mod drive;
 mod floor;
 mod latency;
 mod memory;
+mod primitives;
 mod progress;
 mod replay;
 mod report;
@@ -87,6 +88,12 @@ pub(crate) struct BenchArgs {
     /// Workflows in flight at once in the memory workload.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     in_flight: u32,
+    /// Workflows that sleep at once in the primitives workload.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    sleepers: u32,
+    /// Seconds over which the sleepers' wake-up times are spread.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    wake_window: u64,
     /// Internal: run one memory workload in this process on --database-url
     /// and print its sample (used by the memory workload's child processes).
     #[arg(long, value_enum, hide = true)]
@@ -102,6 +109,7 @@ enum Workload {
     Replay,
     Cost,
     Memory,
+    Primitives,
 }
 
 impl BenchArgs {
@@ -171,6 +179,9 @@ impl BenchArgs {
         if self.runs(Workload::Memory) {
             n += MemoryWorkload::ALL.len() as u64;
         }
+        if self.runs(Workload::Primitives) {
+            n += 3;
+        }
         n
     }
 }
@@ -189,6 +200,7 @@ pub(crate) struct BenchReport {
     pub(crate) replay: Option<replay::ReplayReport>,
     pub(crate) cost: Option<cost::CostReport>,
     pub(crate) memory: Option<memory::MemoryReport>,
+    pub(crate) primitives: Option<primitives::PrimitivesReport>,
     /// Each target of issue 4, with the figure that decides it.
     pub(crate) targets: Vec<report::TargetCheck>,
     pub(crate) seconds: f64,
@@ -263,6 +275,7 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         replay: None,
         cost: None,
         memory: None,
+        primitives: None,
         targets: Vec::new(),
         seconds: 0.0,
     };
@@ -300,6 +313,12 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
     }
     if args.runs(Workload::Memory) {
         report.memory = Some(memory::run(target, args.sizes(), &progress).await?);
+    }
+    if args.runs(Workload::Primitives) {
+        let slots = args.concurrency();
+        let window = std::time::Duration::from_secs(args.wake_window);
+        report.primitives =
+            Some(primitives::run(&db, args.sleepers, window, slots, &progress).await?);
     }
     progress.finish();
     db.close().await?;

@@ -201,6 +201,7 @@ pub(crate) fn render(r: &BenchReport) -> String {
     by_concurrency(&mut out, r);
     cost(&mut out, r);
     memory(&mut out, r);
+    primitives(&mut out, r);
     targets(&mut out, r);
     out
 }
@@ -420,6 +421,57 @@ fn memory(out: &mut String, r: &BenchReport) {
         ]);
     }
     section(out, "memory (a child process per workload)", &t);
+}
+
+fn primitives(out: &mut String, r: &BenchReport) {
+    let Some(p) = &r.primitives else {
+        return;
+    };
+    let mut t = Table::new(&["primitive", "measure", "n", "median", "p99", "max"]);
+    let mut row = |what: &str, measure: String, s: super::primitives::Percentiles| {
+        t.cells(vec![
+            what.into(),
+            measure,
+            s.samples.to_string(),
+            num(s.median),
+            num(s.p99),
+            num(s.max),
+        ]);
+    };
+    row(
+        "send -> recv",
+        "receiver waiting in its process: ms".into(),
+        p.recv_waiting_ms,
+    );
+    row(
+        "send -> recv",
+        "receiver suspended (woken by the send): ms".into(),
+        p.recv_suspended_ms,
+    );
+    row(
+        "sleep",
+        format!(
+            "lateness of {} sleepers waking over {} s on {} slots: ms",
+            p.sleepers,
+            p.window_ms / 1000,
+            p.slots
+        ),
+        p.lateness_ms,
+    );
+    section(
+        out,
+        "primitives (database clock where it has the times)",
+        &t,
+    );
+    let _ = writeln!(
+        out,
+        "sleepers: {} asleep at once on {} slots ({} per slot), at most {} owned meanwhile; {:.1} s in all",
+        p.most_asleep,
+        p.slots,
+        num(p.most_asleep as f64 / p.slots as f64),
+        p.most_owned,
+        p.sleepers_s
+    );
 }
 
 fn targets(out: &mut String, r: &BenchReport) {

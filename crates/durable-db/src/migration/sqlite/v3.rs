@@ -5,7 +5,7 @@
 use crate::migration::Migration;
 use crate::migration::tables_v3::tables_v3;
 
-const TABLES: [&str; 7] = tables_v3!(uuid = "TEXT", serial = "INTEGER PRIMARY KEY AUTOINCREMENT");
+const TABLES: [&str; 12] = tables_v3!(uuid = "TEXT", serial = "INTEGER PRIMARY KEY AUTOINCREMENT");
 
 pub(in crate::migration) const V3: Migration = Migration {
     version: 3,

@@ -30,9 +30,11 @@ pub(super) struct QueueSql {
     running: &'static str,
     /// Workflows of a queue started in the last `$2` ms. `$1` queue.
     started_since: &'static str,
-    /// Claimable workflows of a queue, best first. `$1` queue, `$2` JSON
-    /// array of the names this executor runs, `$3` its app version, `$4`
-    /// whether any version will do, `$5` limit.
+    /// Claimable workflows of a queue, best first: the best of those ready
+    /// and the earliest of the suspended ones that are due (two index
+    /// ranges, so sleepers not yet due are never read). `$1` queue, `$2`
+    /// JSON array of the names this executor runs, `$3` its app version,
+    /// `$4` whether any version will do, `$5` limit.
     candidates: &'static str,
     /// As `candidates`, leaving out those whose concurrency key is at its
     /// limit (counting the running ones and the better ones of the same
@@ -86,9 +88,15 @@ macro_rules! queue_sql {
                 "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND started_ms > ", $now, " - $2"
             ),
             candidates: concat!(
-                "SELECT id FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $lock_held),
-                " AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
-                 ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked
+                "SELECT id FROM (SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, $lock_held),
+                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                   ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
+                 UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held),
+                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                   ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
+                 ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             keyed_candidates: concat!(
                 "SELECT id FROM (SELECT id, concurrency_key, priority, created_ms, \
@@ -101,10 +109,15 @@ macro_rules! queue_sql {
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             orphans: concat!(
-                "SELECT id FROM durable_workflow WHERE queue IS NULL AND parent_id IS NULL AND ",
-                claimable!($now, $lock_held),
-                " AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
-                 ORDER BY created_ms, id LIMIT $4", $skip_locked
+                "SELECT id FROM (SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $lock_held),
+                "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
+                   ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
+                 UNION ALL SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held),
+                "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
+                   ORDER BY available_ms LIMIT $4", $skip_locked, ") due) c \
+                 ORDER BY created_ms, id LIMIT $4"
             ),
             claim_one: concat!(
                 "UPDATE durable_workflow SET owner_id = $2, lease_epoch = lease_epoch + 1, status = 'RUNNING', wait_for = NULL, \
