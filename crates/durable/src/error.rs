@@ -224,10 +224,14 @@ pub(crate) fn is_transient_db(err: &DbErr) -> bool {
         E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
         E::Database(db) => db.code().is_some_and(|code| {
             // PostgreSQL: serialization failure, deadlock, connection
-            // exceptions (08xxx), admin shutdown / crash (57P0x).
+            // exceptions (08xxx), admin shutdown / crash (57P0x), a lock
+            // wait past `lock_timeout` (55P03), a session ended for idling
+            // in a transaction (25P03).
             // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with extended codes.
             code == "40001"
                 || code == "40P01"
+                || code == "55P03"
+                || code == "25P03"
                 || code.starts_with("08")
                 || code.starts_with("57P0")
                 || code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))

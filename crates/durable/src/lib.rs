@@ -29,6 +29,7 @@ mod connect; // connect, init
 mod ctx; // Ctx: start, steps, children, waits, finishing
 mod error; // DurableError
 mod executor; // Executor: an explicit identity, recovery
+mod faults; // named fault points for the fault suite (feature `testing`)
 mod history; // a workflow's journal, read in pages as it replays
 mod identity; // the executor identity: lease, heartbeat, liveness
 mod queue; // Queue and its limits

@@ -100,6 +100,9 @@ impl Ctx {
         if self.lease.is_none() {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
         }
+        // No call starts unless this executor can prove its lease current
+        // (no round trip: the last beat's answer tells).
+        self.executor.await_proven_lease().await?;
         let check = self
             .store
             .check(self.id, self.is_root(), self.holder(), call.position)

@@ -19,9 +19,10 @@ use super::Ctx;
 use crate::call::{Call, Prepared, Run};
 use crate::codec;
 use crate::error::{DurableError, is_connection_lost};
+use crate::faults::{self, Point};
 use crate::retry::RetryPolicy;
 use crate::status::{Status, StepKind};
-use crate::store::Entry;
+use crate::store::{Entry, bounded};
 
 impl Ctx {
     /// Run a step. If already completed, returns the saved output without
@@ -61,6 +62,7 @@ impl Ctx {
             Prepared::Run(run) => run,
         };
         let result = f().await;
+        faults::reach(Point::StepRan);
         self.settle(&call, result, &run, 0).await
     }
 
@@ -182,25 +184,27 @@ impl Ctx {
         let value = match f(&tx).await {
             Ok(value) => value,
             Err(error) => {
-                tx.rollback().await?;
+                bounded(tx.rollback()).await?;
                 return self.settle(&call, Err(error), &run, 0).await;
             }
         };
         let output = match codec::encode_output(&call.key, &value) {
             Ok(output) => output,
             Err(error) => {
-                tx.rollback().await?;
+                bounded(tx.rollback()).await?;
                 return self.settle::<T>(&call, Err(error), &run, 0).await;
             }
         };
         let cp = self.checkpoint(&call, Status::Completed, Some(output), None, run.started_ms)?;
         if !self.store.commit_in(&tx, &cp).await? {
-            tx.rollback().await?;
+            bounded(tx.rollback()).await?;
             let entry = self.refused(&call).await?;
             return self.replay(&call, entry);
         }
-        match tx.commit().await {
+        faults::reach(Point::StepRan);
+        match bounded(tx.commit()).await {
             Ok(()) => {
+                faults::reach(Point::StepCommitted);
                 tracing::debug!(workflow.id = %self.id, step = %call.key, "transaction step committed");
                 Ok(value)
             }
@@ -265,6 +269,7 @@ impl Ctx {
         if let Some(entry) = self.commit(call, &cp).await? {
             return self.replay(call, entry);
         }
+        faults::reach(Point::StepCommitted);
         tracing::debug!(workflow.id = %self.id, step = %call.key, status = status.as_str(), "step recorded");
         outcome
     }

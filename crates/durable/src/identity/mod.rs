@@ -7,21 +7,35 @@
 //! heartbeat pushes it forward every third of the lease. One heartbeat
 //! serves every workflow of the executor, so the cost does not grow with
 //! the number of workflows in flight.
+//!
+//! Faults: every beat has a deadline and a failed one is retried soon
+//! (with jitter), on a new connection. The executor knows until when its
+//! lease is *proven*: a lease the database renewed at a moment no earlier
+//! than the beat was sent ends no earlier than that moment plus the
+//! lease, so `sent + lease` (less a margin) is a bound read off the
+//! database's answer, never a guess of this process's clock. Past it no
+//! step starts until a beat answers. A beat that finds the lease already
+//! expired by the database clock (the process stalled, or the database
+//! was unreachable, for longer than the lease) does not renew it: others
+//! may have taken the work over, so the executor releases everything it
+//! still owns and registers again.
 
 mod process;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::OnceCell;
+use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::error::DurableError;
 use crate::store::sql::SqlStore;
-use crate::store::{ExecutorRow, Liveness, Store};
+use crate::store::sql::{deadline_passed, jittered};
+use crate::store::{ExecutorRow, Liveness, Renewal, Store};
 
 /// Lease of an executor unless configured otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -36,6 +50,41 @@ pub(crate) struct ExecutorCore {
     heartbeat: Mutex<Option<JoinHandle<()>>>,
     /// Set when a worker shuts down: no new step starts.
     draining: AtomicBool,
+    /// Until when the lease is proven (see the module docs).
+    proven: Proven,
+    /// Wakes the heartbeat early (a worker saw the database fail).
+    nudge: Arc<Notify>,
+}
+
+/// The end of the proven lease, as milliseconds after `base` (0: never
+/// proven), and a signal for those waiting for a beat to prove it.
+struct Proven {
+    base: Instant,
+    until_ms: AtomicU64,
+    renewed: Notify,
+}
+
+impl Proven {
+    fn new() -> Self {
+        Self {
+            base: Instant::now(),
+            until_ms: AtomicU64::new(0),
+            renewed: Notify::new(),
+        }
+    }
+
+    fn prove_until(&self, until: Instant) {
+        let ms = u64::try_from(until.saturating_duration_since(self.base).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        self.until_ms.fetch_max(ms, Ordering::SeqCst);
+        self.renewed.notify_waiters();
+    }
+
+    fn holds(&self) -> bool {
+        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        now < self.until_ms.load(Ordering::SeqCst)
+    }
 }
 
 impl std::fmt::Debug for ExecutorCore {
@@ -49,9 +98,7 @@ impl std::fmt::Debug for ExecutorCore {
 
 impl Drop for ExecutorCore {
     fn drop(&mut self) {
-        if let Some(task) = self.heartbeat.lock().ok().and_then(|mut h| h.take()) {
-            task.abort();
-        }
+        self.retire();
     }
 }
 
@@ -64,6 +111,8 @@ impl ExecutorCore {
             liveness: OnceCell::new(),
             heartbeat: Mutex::new(None),
             draining: AtomicBool::new(false),
+            proven: Proven::new(),
+            nudge: Arc::new(Notify::new()),
         }
     }
 
@@ -92,6 +141,19 @@ impl ExecutorCore {
         core
     }
 
+    /// Stop the heartbeat for good: the executor is about to expire its
+    /// own row (a later beat must not bring it back).
+    pub(crate) fn retire(&self) {
+        if let Some(task) = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+
     /// Stop starting steps: a worker is shutting down.
     pub(crate) fn drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
@@ -106,9 +168,15 @@ impl ExecutorCore {
     pub(crate) async fn ensure_registered(self: &Arc<Self>) -> Result<(), DurableError> {
         self.liveness
             .get_or_try_init(|| async {
+                let sent = Instant::now();
                 let liveness = self.store.open_liveness().await?;
-                self.beat_with(liveness.as_ref()).await?;
-                let task = tokio::spawn(heartbeat(Arc::downgrade(self), self.lease / 3));
+                self.beat_with(liveness.as_ref(), Renewal::Register).await?;
+                self.prove_from(sent);
+                let task = tokio::spawn(heartbeat(
+                    Arc::downgrade(self),
+                    self.lease / 3,
+                    self.nudge.clone(),
+                ));
                 *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
                 Ok::<_, DurableError>(liveness)
             })
@@ -116,18 +184,95 @@ impl ExecutorCore {
         Ok(())
     }
 
-    /// One heartbeat, on the liveness connection if there is one.
-    async fn beat(&self) -> Result<(), DurableError> {
-        self.beat_with(self.liveness.get().and_then(Option::as_ref))
-            .await
+    /// Whether the lease is proven now (see the module docs).
+    pub(crate) fn lease_proven(&self) -> bool {
+        self.proven.holds()
     }
 
-    async fn beat_with(&self, liveness: Option<&Arc<dyn Liveness>>) -> Result<(), DurableError> {
+    /// Wait until the lease is proven, at most one lease long (a beat
+    /// that answers proves it). Steps start only under a proven lease.
+    ///
+    /// # Errors
+    /// [`DurableError::Interrupted`] if no beat answered in that time: the
+    /// workflow is released for whichever executor can reach the database.
+    pub(crate) async fn await_proven_lease(&self) -> Result<(), DurableError> {
+        if self.lease_proven() {
+            return Ok(());
+        }
+        self.nudge.notify_one();
+        let give_up = Instant::now() + self.lease;
+        loop {
+            let renewed = self.proven.renewed.notified();
+            if self.lease_proven() {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(give_up, renewed).await.is_err() {
+                return Err(DurableError::Interrupted(format!(
+                    "executor {} could not renew its lease for {:?}; no step starts until it does",
+                    self.id, self.lease
+                )));
+            }
+        }
+    }
+
+    /// Beat now rather than at the next interval (the caller saw the
+    /// database fail, or needs a proven lease).
+    pub(crate) fn nudge_heartbeat(&self) {
+        self.nudge.notify_one();
+    }
+
+    /// One heartbeat, on the liveness connection if there is one, within
+    /// its deadline; after a lapse, release our work and register again.
+    pub(crate) async fn beat(&self) -> Result<(), DurableError> {
+        let liveness = self.liveness.get().and_then(Option::as_ref);
+        let sent = Instant::now();
+        let deadline = self.beat_deadline();
+        let renewed = tokio::time::timeout(deadline, self.beat_with(liveness, Renewal::Renew))
+            .await
+            .unwrap_or_else(|_| {
+                if let Some(l) = liveness {
+                    l.reset();
+                }
+                Err(deadline_passed(deadline).into())
+            })?;
+        if renewed {
+            self.prove_from(sent);
+            return Ok(());
+        }
+        let released = self.store.release_owned(self.id).await?;
+        tracing::warn!(
+            executor = %self.id,
+            released,
+            "the lease had expired by the database clock (others may have taken the work over): released what this executor still owned and registered again"
+        );
+        let sent = Instant::now();
+        self.beat_with(liveness, Renewal::Register).await?;
+        self.prove_from(sent);
+        Ok(())
+    }
+
+    async fn beat_with(
+        &self,
+        liveness: Option<&Arc<dyn Liveness>>,
+        renew: Renewal,
+    ) -> Result<bool, DurableError> {
         let row = self.row(liveness.and_then(|l| l.lock_key()));
         match liveness {
-            Some(l) => l.beat(&row, self.lease_ms()).await,
-            None => self.store.heartbeat(&row, self.lease_ms()).await,
+            Some(l) => l.beat(&row, self.lease_ms(), renew).await,
+            None => self.store.heartbeat(&row, self.lease_ms(), renew).await,
         }
+    }
+
+    /// A lease renewed by a beat sent at `sent` holds until `sent + lease`
+    /// at the earliest; a tenth of it is kept as a margin for clock rates.
+    fn prove_from(&self, sent: Instant) {
+        self.proven.prove_until(sent + self.lease - self.lease / 10);
+    }
+
+    /// How long one beat may take: a sixth of the lease (at least 500 ms),
+    /// so a few failed beats still fit in one lease.
+    fn beat_deadline(&self) -> Duration {
+        (self.lease / 6).max(Duration::from_millis(500))
     }
 
     fn row(&self, lock_key: Option<i64>) -> ExecutorRow {
@@ -175,15 +320,32 @@ impl ExecutorCore {
     }
 }
 
-/// Push the lease forward until the executor is dropped.
-async fn heartbeat(executor: Weak<ExecutorCore>, every: Duration) {
+/// Push the lease forward until the executor is dropped: every `every`,
+/// or at once when nudged; after a failure again soon (100 ms doubling up
+/// to `every`, with jitter, so executors that lost the database together
+/// do not come back together).
+async fn heartbeat(executor: Weak<ExecutorCore>, every: Duration, nudge: Arc<Notify>) {
+    let mut failures = 0u32;
     loop {
-        tokio::time::sleep(every).await;
+        let wait = match failures {
+            0 => every,
+            n => jittered(Duration::from_millis(100 << n.min(6)).min(every)),
+        };
+        // Only the `Notify` is held across the wait, never the executor,
+        // so dropping the executor ends this task.
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = nudge.notified() => {}
+        }
         let Some(executor) = executor.upgrade() else {
             return;
         };
-        if let Err(err) = executor.beat().await {
-            tracing::warn!(executor = %executor.id, error = %err, "heartbeat failed");
+        match executor.beat().await {
+            Ok(()) => failures = 0,
+            Err(err) => {
+                failures += 1;
+                tracing::warn!(executor = %executor.id, failures, error = %err, "heartbeat failed");
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ pub(crate) use rows::{
     NewMessage, NewRoot, QueueLimits, Received, Spawn, StreamItem, Suspension, Transition,
     WorkflowRow,
 };
+pub(crate) use sql::bounded;
 
 /// Shorthand for the results of store methods.
 pub(crate) type StoreResult<T> = Result<T, DurableError>;
@@ -67,8 +68,14 @@ pub(crate) trait Store: Send + Sync + Debug {
     // ── Executors ───────────────────────────────────────────────────
 
     /// Register an executor or push its lease forward (`lease_ms` from the
-    /// database clock now).
-    async fn heartbeat(&self, executor: &ExecutorRow, lease_ms: i64) -> StoreResult<()>;
+    /// database clock now); whether the lease is live afterwards (a
+    /// [`Renewal::Renew`] of a lease that already expired is refused).
+    async fn heartbeat(
+        &self,
+        executor: &ExecutorRow,
+        lease_ms: i64,
+        renew: Renewal,
+    ) -> StoreResult<bool>;
     /// Declare an executor dead at once.
     async fn expire_executor(&self, id: Uuid) -> StoreResult<()>;
     /// The owner of a workflow, and whether its lease is live.
@@ -229,7 +236,24 @@ pub(crate) trait Store: Send + Sync + Debug {
 pub(crate) trait Liveness: Send + Sync + Debug {
     /// The key recorded in the executor row (PostgreSQL: the advisory lock).
     fn lock_key(&self) -> Option<i64>;
-    /// Confirm (or take again) the lock, then push the lease forward, on
-    /// the liveness connection.
-    async fn beat(&self, executor: &ExecutorRow, lease_ms: i64) -> StoreResult<()>;
+    /// Confirm (or take again) the lock, then register or renew the lease,
+    /// on the liveness connection (see [`Store::heartbeat`]).
+    async fn beat(
+        &self,
+        executor: &ExecutorRow,
+        lease_ms: i64,
+        renew: Renewal,
+    ) -> StoreResult<bool>;
+    /// Give the liveness connection up after a beat that did not answer
+    /// in time: the next beat opens a new one.
+    fn reset(&self);
+}
+
+/// What a heartbeat asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Renewal {
+    /// Push a live lease forward; an expired one stays expired.
+    Renew,
+    /// Register (again): the lease is live afterwards whatever it was.
+    Register,
 }

@@ -26,6 +26,7 @@ use crate::executor::Executor;
 use crate::identity::ExecutorCore;
 use crate::queue::DEFAULT_QUEUE;
 use crate::registry::Registry;
+use crate::store::sql::jittered;
 use crate::store::{ClaimFilter, WorkflowRow};
 
 /// How often a worker looks for owners on this host whose process is gone.
@@ -186,6 +187,7 @@ impl Worker {
             tokio::spawn(async move { store.listen(wake).await })
         };
         let slots = Arc::new(Semaphore::new(self.slots));
+        let in_flight = Arc::new(claim::InFlight::default());
         let names = self.registry.names_json();
         let filter = ClaimFilter {
             names: &names,
@@ -214,8 +216,28 @@ impl Worker {
                         tracing::warn!(error = %err, "checking for dead owners failed");
                     }
                 }
+                // Claim only under a lease this executor can prove (after a
+                // database restart or a stall its own work may look
+                // orphaned to others until it has re-asserted itself).
+                if !inner.lease_proven()
+                    && let Err(err) = inner.beat().await
+                {
+                    tracing::warn!(error = %err, "cannot renew the lease; not claiming");
+                    tokio::select! {
+                        () = stop.notified() => break,
+                        () = tokio::time::sleep(jittered(self.poll)) => {}
+                    }
+                    continue;
+                }
                 let mut claimed_any = false;
-                for (queue, rows) in self.claim_round(&slots, &filter).await {
+                let (claims, failed) = self.claim_round(&slots, &filter).await;
+                if failed {
+                    // The database failed us: renew the lease now, and let
+                    // the next round come after a pause with jitter rather
+                    // than with every other worker at once.
+                    inner.nudge_heartbeat();
+                }
+                for (queue, rows) in claims {
                     for row in rows {
                         claimed_any = true;
                         let permits = claim::take_permits(
@@ -226,18 +248,23 @@ impl Worker {
                             inner.clone(),
                             self.registry.clone(),
                             row,
-                            permits,
+                            (permits, in_flight.clone()),
                             wake.clone(),
                         ));
                     }
                 }
-                if claimed_any && slots.available_permits() > 0 {
+                if claimed_any && !failed && slots.available_permits() > 0 {
                     continue;
                 }
+                let pause = if failed {
+                    jittered(self.poll * 2)
+                } else {
+                    self.poll
+                };
                 tokio::select! {
                     () = stop.notified() => break,
-                    () = wake.notified() => {}
-                    () = tokio::time::sleep(self.poll) => {}
+                    () = wake.notified(), if !failed => {}
+                    () = tokio::time::sleep(pause) => {}
                     Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 }
             }
@@ -254,10 +281,16 @@ impl Worker {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
+        // Both retried while the database is unreachable (a lost
+        // connection at shutdown must not leave the work owned by an
+        // executor that looks alive until its lease runs out).
+        inner.retire();
         let released = store.release_owned(inner.id).await?;
         store.expire_executor(inner.id).await?;
-        if released > 0 {
-            store.notify(DEFAULT_QUEUE).await?;
+        if released > 0
+            && let Err(err) = store.notify(DEFAULT_QUEUE).await
+        {
+            tracing::debug!(error = %err, "wake-up notification failed");
         }
         listener.abort();
         tracing::info!(executor = %inner.id, released, "worker stopped");
@@ -265,14 +298,15 @@ impl Worker {
     }
 
     /// Claim what there is room for in every served queue, and orphaned
-    /// inline workflows, within one budget of free slots. Errors are
-    /// logged: the next round tries again.
+    /// inline workflows, within one budget of free slots, and whether any
+    /// claim failed. Errors are logged: the next round tries again.
     async fn claim_round(
         &self,
         slots: &Semaphore,
         filter: &ClaimFilter<'_>,
-    ) -> Vec<(Option<usize>, Vec<WorkflowRow>)> {
+    ) -> (Vec<(Option<usize>, Vec<WorkflowRow>)>, bool) {
         let mut claimed = Vec::new();
+        let mut failed = false;
         let me = self.executor.id();
         let store = &self.executor.core.store;
         let mut free = slots.available_permits();
@@ -286,16 +320,22 @@ impl Worker {
                     free -= rows.len().min(free);
                     claimed.push((Some(index), rows));
                 }
-                Err(err) => tracing::warn!(queue = %queue.name, error = %err, "claim failed"),
+                Err(err) => {
+                    failed = true;
+                    tracing::warn!(queue = %queue.name, error = %err, "claim failed");
+                }
             }
         }
         if free > 0 {
             match store.claim_orphans(me, free, filter).await {
                 Ok(rows) => claimed.push((None, rows)),
-                Err(err) => tracing::warn!(error = %err, "claiming orphaned workflows failed"),
+                Err(err) => {
+                    failed = true;
+                    tracing::warn!(error = %err, "claiming orphaned workflows failed");
+                }
             }
         }
-        claimed
+        (claimed, failed)
     }
 }
 
@@ -305,10 +345,11 @@ async fn run_one(
     executor: Arc<ExecutorCore>,
     registry: Arc<Registry>,
     row: WorkflowRow,
-    _permits: claim::Permits,
+    (_permits, in_flight): (claim::Permits, Arc<claim::InFlight>),
     wake: Arc<Notify>,
 ) {
     let (id, name) = (row.id, row.name.clone());
+    let _run = in_flight.enter(id).await;
     let queue = row.queue.clone();
     let Some(workflow) = registry.get(&name) else {
         // Claims only select registered names; this is a bug if it happens.

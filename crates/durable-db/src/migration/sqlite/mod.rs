@@ -3,7 +3,8 @@
 mod v1;
 mod v2;
 mod v3;
+mod v4;
 
 use super::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2, v3::V3];
+pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2, v3::V3, v4::V4];

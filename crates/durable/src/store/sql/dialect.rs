@@ -10,7 +10,8 @@
 //! per statement, so a statement never sees two different times), row
 //! locks (management calls and claims lock, a checkpoint holds the
 //! workflow row shared while it checks the lease), the liveness of an
-//! executor's session, and how a JSON array parameter is read as a set.
+//! executor's session (its advisory lock, unless the server restarted
+//! since its last beat), and how a JSON array parameter is read as a set.
 
 /// Instantiate a statements struct for both backends: `$builder` is a macro
 /// taking the fragments and returning the struct; the result is indexed by
@@ -26,7 +27,15 @@ macro_rules! dialects {
                 now = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT",
                 lock_row = " FOR UPDATE",
                 fence_row = " FOR SHARE",
-                lock_held = " AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l \
+                // The lock counts once the owner had a chance to take it on
+                // this server run: a restart drops every session lock at
+                // once, so an owner whose last beat (`beat_ms`) came before
+                // the server started is judged by its lease alone until it
+                // beats again (v3 executors never write `beat_ms`: the lock
+                // counts for them as before).
+                lock_held = " AND (e.lock_key IS NULL \
+                    OR e.beat_ms < (EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000)::BIGINT \
+                    OR EXISTS (SELECT 1 FROM pg_locks l \
                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
                     AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \
                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))",

@@ -105,7 +105,7 @@ impl SqlStore {
     ) -> StoreResult<Vec<Entry>> {
         let values = vec![self.id(workflow), from_position.into(), limit.into()];
         let rows = self
-            .query_all(&self.db, self.journal_sql().page, values)
+            .query_all_alone(self.journal_sql().page, values)
             .await?;
         Ok(rows
             .iter()
@@ -120,7 +120,7 @@ impl SqlStore {
     ) -> StoreResult<Option<Entry>> {
         let values = vec![self.id(workflow), position.into()];
         let row = self
-            .query_one(&self.db, self.journal_sql().entry, values)
+            .query_one_alone(self.journal_sql().entry, values)
             .await?;
         Ok(row
             .as_ref()
@@ -143,7 +143,7 @@ impl SqlStore {
             values.push(self.id(holder));
             s.check_child
         };
-        let row = super::retry_transient(|| self.query_one(&self.db, sql, values.clone())).await?;
+        let row = self.query_one_alone(sql, values).await?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -224,15 +224,15 @@ impl SqlStore {
             .await;
             match done {
                 Ok((true, woken)) => {
-                    txn.commit().await?;
+                    super::bounded(txn.commit()).await?;
                     Ok((true, woken))
                 }
                 Ok((false, _)) => {
-                    txn.rollback().await?;
+                    super::bounded(txn.rollback()).await?;
                     Ok((false, None))
                 }
                 Err(err) => {
-                    txn.rollback().await?;
+                    super::bounded(txn.rollback()).await?;
                     Err(err)
                 }
             }

@@ -20,6 +20,7 @@ mod wakeup;
 mod workflow;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sea_orm::{
@@ -31,8 +32,8 @@ use uuid::Uuid;
 
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, Liveness,
-    NewChild, NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Started, Store, StoreResult,
-    StreamItem, Suspension, Transition, WorkflowRow,
+    NewChild, NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store,
+    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
 use crate::read::{WorkflowSummary, WorkflowTree};
@@ -153,7 +154,7 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, DbErr> {
         self.supported()?;
-        db.query_one_raw(self.stmt(sql, values)).await
+        bounded(db.query_one_raw(self.stmt(sql, values))).await
     }
 
     async fn query_all(
@@ -163,7 +164,7 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, DbErr> {
         self.supported()?;
-        db.query_all_raw(self.stmt(sql, values)).await
+        bounded(db.query_all_raw(self.stmt(sql, values))).await
     }
 
     async fn execute(
@@ -173,10 +174,33 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
         self.supported()?;
-        Ok(db
-            .execute_raw(self.stmt(sql, values))
+        Ok(bounded(db.execute_raw(self.stmt(sql, values)))
             .await?
             .rows_affected())
+    }
+
+    /// One idempotent statement on its own (autocommit), tried again
+    /// while it fails transiently (a busy SQLite, a lost connection).
+    async fn query_one_alone(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> StoreResult<Option<QueryResult>> {
+        retry_transient(|| self.query_one(&self.db, sql, values.clone())).await
+    }
+
+    /// As [`SqlStore::query_one_alone`], all rows.
+    async fn query_all_alone(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> StoreResult<Vec<QueryResult>> {
+        retry_transient(|| self.query_all(&self.db, sql, values.clone())).await
+    }
+
+    /// As [`SqlStore::query_one_alone`], for a statement without rows.
+    async fn execute_alone(&self, sql: &str, values: Vec<Value>) -> StoreResult<u64> {
+        retry_transient(|| self.execute(&self.db, sql, values.clone())).await
     }
 
     /// Begin a transaction that will write. On SQLite the write lock is
@@ -187,44 +211,97 @@ impl SqlStore {
         self.supported()?;
         let txn = match self.dialect {
             Dialect::Sqlite => {
-                self.db
-                    .begin_with_options(sea_orm::TransactionOptions {
-                        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-                        ..Default::default()
-                    })
-                    .await
+                bounded(self.db.begin_with_options(sea_orm::TransactionOptions {
+                    sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+                    ..Default::default()
+                }))
+                .await
             }
-            Dialect::Postgres => self.db.begin().await,
+            Dialect::Postgres => bounded(self.db.begin()).await,
         };
         Ok(txn?)
     }
 }
 
-/// Attempts of an operation that fails transiently.
-const TRANSIENT_ATTEMPTS: u32 = 5;
+/// How long any one statement of the engine (and a `BEGIN` or `COMMIT`)
+/// may take before its connection is given up as silent. Engine
+/// statements touch a few rows by index, so this is far above their
+/// worst case under load and far below a lease: a stopped server backend
+/// or a black-holed network costs one deadline, then the operation is
+/// retried or the workflow released, instead of hanging for ever (sqlx
+/// has no client-side statement timeout, and a statement sent on a socket
+/// the kernel has acknowledged waits for an answer indefinitely).
+pub(crate) const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Run one database call under [`STATEMENT_DEADLINE`]. Past it, the call
+/// fails as an I/O time-out: transient (the whole operation may be tried
+/// again) and, for a `COMMIT`, of unknown outcome, exactly like a lost
+/// connection, which is what it is treated as.
+pub(crate) async fn bounded<T>(
+    call: impl std::future::Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    match tokio::time::timeout(STATEMENT_DEADLINE, call).await {
+        Ok(result) => result,
+        Err(_) => Err(deadline_passed(STATEMENT_DEADLINE)),
+    }
+}
+
+/// The error of a database call that did not answer within `after`.
+pub(crate) fn deadline_passed(after: Duration) -> DbErr {
+    let io = std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("durable: no answer from the database within {after:?}; connection given up"),
+    );
+    DbErr::Conn(sea_orm::RuntimeErr::SqlxError(Arc::new(
+        sea_orm::sqlx::Error::Io(io),
+    )))
+}
+
+/// How long an operation that fails transiently is tried again: about a
+/// lease, so a database restart or a failover is ridden out, while an
+/// outage longer than that surfaces as the error.
+const RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// Run one whole operation again while it fails transiently (never a
 /// statement inside an open transaction: after an error a PostgreSQL
-/// transaction is dead). Every operation retried here is idempotent, so a
-/// retry after an unknown outcome is safe.
+/// transaction is dead), for up to [`RETRY_BUDGET`], waiting longer each
+/// time (50 ms doubling to 2 s, with jitter, so workers that failed
+/// together do not retry together). Every operation retried here is
+/// idempotent, so a retry after an unknown outcome is safe.
 pub(crate) async fn retry_transient<T, E, F, Fut>(mut op: F) -> Result<T, DurableError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
     E: Into<DurableError>,
 {
-    let mut attempt = 1;
+    let began = tokio::time::Instant::now();
+    let mut attempt = 0u32;
     loop {
         match op().await.map_err(Into::into) {
-            Err(DurableError::Db(err)) if attempt < TRANSIENT_ATTEMPTS && is_transient_db(&err) => {
-                let wait = std::time::Duration::from_millis(50 << attempt);
+            Err(DurableError::Db(err))
+                if is_transient_db(&err) && began.elapsed() < RETRY_BUDGET =>
+            {
+                attempt += 1;
+                let wait =
+                    jittered(Duration::from_millis(50 << attempt.min(6)).min(MAX_RETRY_WAIT));
                 tracing::warn!(attempt, error = %err, "transient database error; retrying");
                 tokio::time::sleep(wait).await;
-                attempt += 1;
             }
             other => return other,
         }
     }
+}
+
+/// The longest wait between two attempts of [`retry_transient`].
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+
+/// A random duration between half of `wait` and all of it ("equal
+/// jitter"): retries of many workers spread out instead of arriving as a
+/// storm. The randomness comes from v4 ids (already a dependency).
+pub(crate) fn jittered(wait: Duration) -> Duration {
+    let bytes = Uuid::new_v4().into_bytes();
+    let unit = f64::from(u16::from_le_bytes([bytes[0], bytes[1]])) / f64::from(u16::MAX);
+    wait.mul_f64(0.5 + 0.5 * unit)
 }
 
 #[async_trait]
@@ -233,8 +310,13 @@ impl Store for SqlStore {
         &self.db
     }
 
-    async fn heartbeat(&self, executor: &ExecutorRow, lease_ms: i64) -> StoreResult<()> {
-        self.upsert_executor(&self.db, executor, lease_ms).await
+    async fn heartbeat(
+        &self,
+        executor: &ExecutorRow,
+        lease_ms: i64,
+        renew: Renewal,
+    ) -> StoreResult<bool> {
+        retry_transient(|| self.upsert_executor(&self.db, executor, lease_ms, renew)).await
     }
 
     async fn expire_executor(&self, id: Uuid) -> StoreResult<()> {

@@ -12,6 +12,7 @@ use super::decode::Row;
 use super::dialect::{dialects, owner_alive, owner_dead, workflow_columns};
 use super::{Dialect, SqlStore};
 use crate::error::DurableError;
+use crate::faults::{self, Point};
 use crate::store::{ClaimFilter, NewEnqueued, QueueLimits, StoreResult, WorkflowRow};
 
 pub(super) struct QueueSql {
@@ -34,24 +35,30 @@ pub(super) struct QueueSql {
     /// and the earliest of the suspended ones that are due (two index
     /// ranges, so sleepers not yet due are never read). `$1` queue, `$2`
     /// JSON array of the names this executor runs, `$3` its app version,
-    /// `$4` whether any version will do, `$5` limit.
+    /// `$4` whether any version will do, `$5` limit, `$6` the claimer.
     candidates: &'static str,
     /// As `candidates`, leaving out those whose concurrency key is at its
     /// limit (counting the running ones and the better ones of the same
-    /// key); `$6` the per-key limit.
+    /// key); `$7` the per-key limit.
     keyed_candidates: &'static str,
     /// Inline roots whose owner died, for executors that run their
-    /// function. `$1` names, `$2` app version, `$3` any version, `$4` limit.
+    /// function. `$1` names, `$2` app version, `$3` any version, `$4`
+    /// limit, `$5` the claimer.
     orphans: &'static str,
     /// Claim one workflow. `$1` id, `$2` owner, `$3` app version.
     claim_one: &'static str,
 }
 
-/// Claimable: active, not owned by a live executor, and due.
+/// Claimable by the executor `$me`: active, not owned by a live executor
+/// nor by `$me` itself (its own work is running in its process, even when
+/// its lease looks lapsed, as after a database restart: taking it again
+/// would run it twice), and due.
 macro_rules! claimable {
-    ($now:literal, $lock_held:literal) => {
+    ($now:literal, $lock_held:literal, $me:literal) => {
         concat!(
-            "status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR ",
+            "status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR owner_id <> ",
+            $me,
+            " AND ",
             owner_dead!($now, $lock_held),
             ") AND (available_ms IS NULL OR available_ms <= ",
             $now,
@@ -89,11 +96,11 @@ macro_rules! queue_sql {
             ),
             candidates: concat!(
                 "SELECT id FROM (SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, $lock_held),
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, $lock_held, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
                  UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held),
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
@@ -101,20 +108,20 @@ macro_rules! queue_sql {
             keyed_candidates: concat!(
                 "SELECT id FROM (SELECT id, concurrency_key, priority, created_ms, \
                    ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, created_ms, id) AS rank_in_key \
-                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $lock_held),
+                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $lock_held, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4)) c \
                  WHERE c.concurrency_key IS NULL OR c.rank_in_key + (SELECT COUNT(*) FROM durable_workflow \
                    WHERE queue = $1 AND status = 'RUNNING' AND concurrency_key = c.concurrency_key \
-                   AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held), ") <= $6 \
+                   AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held), ") <= $7 \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             orphans: concat!(
                 "SELECT id FROM (SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $lock_held),
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $lock_held, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
                  UNION ALL SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held),
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY available_ms LIMIT $4", $skip_locked, ") due) c \
                  ORDER BY created_ms, id LIMIT $4"
@@ -124,13 +131,22 @@ macro_rules! queue_sql {
                    attempts = attempts + 1, \
                    recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
                    started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
-                 WHERE id = $1 AND ", claimable!($now, $lock_held), " RETURNING ", workflow_columns!()
+                 WHERE id = $1 AND ", claimable!($now, $lock_held, "$2"), " RETURNING ", workflow_columns!()
             ),
         }
     };
 }
 
 dialects! { static SQL: QueueSql = queue_sql; }
+
+/// PostgreSQL only, first in a claim transaction: bounds on how long it
+/// may wait for the queue's row lock (another claimer's) and sit idle
+/// holding it (its claimer stopped or stalled: the server ends that
+/// session and the lock goes with it). Claims take milliseconds; without
+/// these, one stopped worker pinned a queue's row, and every other
+/// worker of the queue, for as long as it was stopped.
+const PG_BOUND_CLAIM: &str = "SELECT set_config('lock_timeout', '2000', true), \
+     set_config('idle_in_transaction_session_timeout', '2000', true)";
 
 /// PostgreSQL only: wake executors listening for new work. `$1` queue.
 const PG_NOTIFY: &str = "SELECT pg_notify('durable_wakeup', $1)";
@@ -159,7 +175,7 @@ impl SqlStore {
             work.app_version.clone().into(),
         ];
         let row = self
-            .query_one(&self.db, self.queue_sql().enqueue, values)
+            .query_one_alone(self.queue_sql().enqueue, values)
             .await?;
         Ok(row
             .as_ref()
@@ -195,8 +211,7 @@ impl SqlStore {
             limits.rate_period_ms.into(),
             limits.key_concurrency.into(),
         ];
-        self.execute(&self.db, self.queue_sql().upsert, values)
-            .await?;
+        self.execute_alone(self.queue_sql().upsert, values).await?;
         Ok(())
     }
 
@@ -226,10 +241,12 @@ impl SqlStore {
         // A claim is not repeated once begun (its outcome may be unknown);
         // only a busy BEGIN is retried.
         let txn = super::retry_transient(|| self.begin_write()).await?;
+        self.bound_claim(&txn).await?;
         let limits = self
             .queue_limits(&txn, queue, true)
             .await?
             .ok_or_else(|| DurableError::UnknownQueue(queue.to_string()))?;
+        faults::reach(Point::ClaimLocked);
         let mut room = i64::try_from(want).unwrap_or(i64::MAX);
         if let Some(limit) = limits.concurrency {
             room =
@@ -242,7 +259,7 @@ impl SqlStore {
             room = room.min(i64::from(limit) - started);
         }
         if room <= 0 {
-            txn.commit().await?;
+            super::bounded(txn.commit()).await?;
             return Ok(Vec::new());
         }
         let mut values = vec![
@@ -251,6 +268,7 @@ impl SqlStore {
             filter.app_version.into(),
             filter.any_version.into(),
             room.into(),
+            self.id(owner),
         ];
         let sql = match limits.key_concurrency {
             None => s.candidates,
@@ -263,7 +281,7 @@ impl SqlStore {
         let claimed = self
             .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
             .await?;
-        txn.commit().await?;
+        super::bounded(txn.commit()).await?;
         Ok(claimed)
     }
 
@@ -278,11 +296,13 @@ impl SqlStore {
         // A claim is not repeated once begun (its outcome may be unknown);
         // only a busy BEGIN is retried.
         let txn = super::retry_transient(|| self.begin_write()).await?;
+        self.bound_claim(&txn).await?;
         let values = vec![
             filter.names.into(),
             filter.app_version.into(),
             filter.any_version.into(),
             i64::try_from(want).unwrap_or(i64::MAX).into(),
+            self.id(owner),
         ];
         let candidates = self
             .query_all(&txn, self.queue_sql().orphans, values)
@@ -290,8 +310,16 @@ impl SqlStore {
         let claimed = self
             .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
             .await?;
-        txn.commit().await?;
+        super::bounded(txn.commit()).await?;
         Ok(claimed)
+    }
+
+    /// See [`PG_BOUND_CLAIM`].
+    async fn bound_claim(&self, txn: &DatabaseTransaction) -> StoreResult<()> {
+        if self.dialect == Dialect::Postgres {
+            self.query_one(txn, PG_BOUND_CLAIM, vec![]).await?;
+        }
+        Ok(())
     }
 
     async fn claim_each(
@@ -353,7 +381,7 @@ impl SqlStore {
                 }
                 Err(err) => tracing::warn!(error = %err, "cannot open the LISTEN connection"),
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(super::jittered(Duration::from_secs(2))).await;
         }
     }
 }

@@ -147,7 +147,7 @@ impl SqlStore {
             self.id(root.owner),
         ];
         let claimed = self
-            .query_one(&self.db, self.workflow_sql().start_root, values)
+            .query_one_alone(self.workflow_sql().start_root, values)
             .await?;
         if let Some(row) = claimed {
             let row = self.workflow_row(&row)?;
@@ -171,9 +171,9 @@ impl SqlStore {
             let txn = self.begin_write().await?;
             let created = self.insert_child(&txn, child).await?;
             if created.is_some() {
-                txn.commit().await?;
+                super::bounded(txn.commit()).await?;
             } else {
-                txn.rollback().await?;
+                super::bounded(txn.rollback()).await?;
             }
             Ok::<_, crate::error::DurableError>(created)
         })
@@ -260,7 +260,7 @@ impl SqlStore {
     pub(super) async fn fix_deadline(&self, id: Uuid, timeout_ms: i64) -> StoreResult<bool> {
         let values = vec![self.id(id), timeout_ms.into()];
         Ok(self
-            .query_one(&self.db, self.workflow_sql().set_timeout, values)
+            .query_one_alone(self.workflow_sql().set_timeout, values)
             .await?
             .is_some())
     }
@@ -301,11 +301,11 @@ impl SqlStore {
                 .await?
                 .is_none()
             {
-                txn.rollback().await?;
+                super::bounded(txn.rollback()).await?;
                 return Ok((false, None));
             }
             let woken = self.wake_parent(&txn, parent, id).await?;
-            txn.commit().await?;
+            super::bounded(txn.commit()).await?;
             Ok::<_, crate::error::DurableError>((true, woken))
         })
         .await?;
@@ -339,9 +339,7 @@ impl SqlStore {
         let Some(suspension) = suspension else {
             let mut values = owned;
             values.extend([sea_orm::Value::BigInt(None), sea_orm::Value::String(None)]);
-            return super::retry_transient(|| self.execute(&self.db, s.release, values.clone()))
-                .await
-                .map(|n| n > 0);
+            return self.execute_alone(s.release, values).await.map(|n| n > 0);
         };
         // Lock our row first: whoever brings what we wait for locks it too
         // (see `wakeup.rs`), so either it sees us suspended (and makes us
@@ -349,7 +347,7 @@ impl SqlStore {
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             if !self.lock_leased(&txn, id, lease).await? {
-                txn.rollback().await?;
+                super::bounded(txn.rollback()).await?;
                 return Ok(false);
             }
             let ready = self.is_ready(&txn, suspension).await?;
@@ -362,7 +360,7 @@ impl SqlStore {
             let mut values = owned.clone();
             values.extend([wake.into(), suspension.wait_for.clone().into()]);
             self.execute(&txn, s.release, values).await?;
-            txn.commit().await?;
+            super::bounded(txn.commit()).await?;
             Ok::<_, crate::error::DurableError>(true)
         })
         .await
@@ -370,20 +368,15 @@ impl SqlStore {
 
     pub(super) async fn release_dead_owners(&self) -> StoreResult<Vec<Uuid>> {
         let rows = self
-            .query_all(&self.db, self.workflow_sql().release_dead, vec![])
+            .query_all_alone(self.workflow_sql().release_dead, vec![])
             .await?;
         Ok(self.ids_of(&rows)?)
     }
 
     pub(super) async fn release_all_owned(&self, owner: Uuid) -> StoreResult<u64> {
-        let rows = super::retry_transient(|| {
-            self.query_all(
-                &self.db,
-                self.workflow_sql().release_owned,
-                vec![self.id(owner)],
-            )
-        })
-        .await?;
+        let rows = self
+            .query_all_alone(self.workflow_sql().release_owned, vec![self.id(owner)])
+            .await?;
         Ok(rows.len() as u64)
     }
 

@@ -1,9 +1,12 @@
-//! Upgrade: databases written by the previous release (schema v2, the dumps
-//! in `fixtures/v2/`, made by `fixtures/v2/generate.rs`) carry on after
-//! `durable::init` migrates them to v3: every row is kept, finished work
-//! replays without running, interrupted and suspended runs finish, paused
-//! ones resume, cancelled ones stay cancelled, queued work runs under its
-//! queue, and a v2 workflow can use the primitives that came with v3.
+//! Upgrade: databases written by earlier releases (schema v2 and v3, the
+//! dumps in `fixtures/v2/` and `fixtures/v3/`, made by the `generate.rs`
+//! beside them with that release's code) carry on after `durable::init`
+//! migrates them to this version: every row is kept, finished work replays
+//! without running, interrupted and suspended runs finish, paused ones
+//! resume, cancelled ones stay cancelled, queued work runs under its
+//! queue, old workflows use the primitives, and (v3) a workflow suspended
+//! in `recv` with messages, events, a stream and a joined child carries on.
+//! Every test runs on both fixtures and both backends.
 
 mod common;
 
@@ -17,6 +20,7 @@ use durable::DurableError::{self, Cancelled, InvalidTransition, Paused};
 use durable::sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use durable::{Client, Ctx, Registry, Status, StepKind, Worker, WorkflowSummary};
 use durable_db::entity::{executor, task};
+use futures::StreamExt;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -25,29 +29,65 @@ use tokio::task::JoinHandle;
 /// The tricky text of the generator (`fetch#0` of `done`, `tricky`, `c0#0`).
 const TRICKY: &str = "quote ' dq \" backslash \\ unicode \u{2713} emoji \u{1F600} newline\nend";
 const TRICKY_KEY: &str = "tricky ' \" \\ \u{2713} \u{1F600}";
-/// Workflow and step rows in each dump.
-const WORKFLOWS: usize = 19;
-const STEPS: usize = 27;
 const TEN_YEARS_MS: i64 = 10 * 365 * 24 * 3600 * 1000;
 
-/// A fresh database holding what the v2 code wrote, not migrated yet.
-async fn loaded(backend: Backend) -> TestDb {
+/// Dumps of one earlier release, and what its generator named things.
+struct Fixture {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+    /// Workflow and step rows, and executor rows.
+    workflows: usize,
+    steps: usize,
+    executors: usize,
+    /// The generator's table of user rows, its queue and app version.
+    user_rows: &'static str,
+    queue: &'static str,
+    app_version: &'static str,
+}
+
+const V2: Fixture = Fixture {
+    version: 2,
+    sqlite: include_str!("fixtures/v2/sqlite.sql"),
+    postgres: include_str!("fixtures/v2/postgres.sql"),
+    workflows: 19,
+    steps: 27,
+    executors: 4,
+    user_rows: "SELECT COUNT(*) FROM v2_rows",
+    queue: "v2q",
+    app_version: "v2-app",
+};
+
+const V3: Fixture = Fixture {
+    version: 3,
+    sqlite: include_str!("fixtures/v3/sqlite.sql"),
+    postgres: include_str!("fixtures/v3/postgres.sql"),
+    workflows: 21,
+    steps: 37,
+    executors: 5,
+    user_rows: "SELECT COUNT(*) FROM v3_rows",
+    queue: "v3q",
+    app_version: "v3-app",
+};
+
+/// A fresh database holding what the fixture's code wrote, not migrated yet.
+async fn loaded(backend: Backend, fx: &Fixture) -> TestDb {
     let name = common::unique_name();
     let file = std::env::temp_dir().join(format!("durable-{name}.db"));
     let url = common::empty_database(backend, &name, &file).await;
     let db = TestDb::connect(&url).await;
     let dump = match backend {
-        Backend::Sqlite => include_str!("fixtures/v2/sqlite.sql"),
-        Backend::Postgres => include_str!("fixtures/v2/postgres.sql"),
+        Backend::Sqlite => fx.sqlite,
+        Backend::Postgres => fx.postgres,
     };
-    db.execute_unprepared(dump).await.expect("load the v2 dump");
-    assert_eq!(count(&db, VERSION).await, 2, "the dump is a v2 database");
+    db.execute_unprepared(dump).await.expect("load the dump");
+    assert_eq!(count(&db, VERSION).await, fx.version, "the dump's version");
     TestDb { db, url, backend }
 }
 
 /// The same, migrated to this version.
-async fn upgraded(backend: Backend) -> TestDb {
-    let t = loaded(backend).await;
+async fn upgraded(backend: Backend, fx: &Fixture) -> TestDb {
+    let t = loaded(backend, fx).await;
     durable::init(&t.db).await.expect("migrate");
     assert_eq!(count(&t.db, VERSION).await, durable_db::SCHEMA_VERSION);
     t
@@ -154,9 +194,9 @@ macro_rules! assert_err {
     };
 }
 
-/// The generator's registered functions, step bodies counted: `waiter`
-/// and `job` as it wrote them (without the abort), `queued` (one step),
-/// and `double` for spawned children.
+/// The generators' registered functions, step bodies counted: `waiter`,
+/// `job` (without the abort), `mailbox` and `part` as they wrote them,
+/// `queued` (one step), and `double` for spawned children.
 fn registry(seen: &Arc<Seen>) -> Registry {
     let mut registry = Registry::new();
     let s = seen.clone();
@@ -191,6 +231,30 @@ fn registry(seen: &Arc<Seen>) -> Registry {
                 s.running_c.fetch_sub(1, Ordering::SeqCst);
             }
             step(&ctx, &s, "work", n * 10).await
+        }
+    });
+    let s = seen.clone();
+    registry.register("part", move |ctx: Ctx, n: u64| {
+        let s = s.clone();
+        async move { step(&ctx, &s, "square", n * n).await }
+    });
+    let s = seen.clone();
+    registry.register("mailbox", move |ctx: Ctx, _input: Value| {
+        let s = s.clone();
+        async move {
+            ctx.set_event("phase", "starting").await?;
+            let child = ctx.spawn("part", &7u64).await?;
+            let squared: u64 = child.join().await?;
+            for item in ["a", "b"] {
+                ctx.write_stream("items", item).await?;
+            }
+            ctx.close_stream("items").await?;
+            let first: Option<String> = ctx.recv("first", Duration::from_secs(3600)).await?;
+            let phase = json!({"got": first, "squared": squared});
+            ctx.set_event("phase", &phase).await?;
+            let second: Option<String> = ctx.recv("second", Duration::from_secs(3600)).await?;
+            let later: Option<String> = ctx.recv("later", Duration::from_secs(3600)).await?;
+            step(&ctx, &s, "done", json!([second, later])).await
         }
     });
     let s = seen.clone();
@@ -230,46 +294,66 @@ async fn summary(client: &Client, key: &str) -> WorkflowSummary {
     client.workflow_by_key(key).await.unwrap()
 }
 
-/// The migration keeps every v2 row as it was (every column), the v1
-/// compatibility views still read, the new tables and index exist and
-/// the tables are empty, no row got a run unit, and `init` again is a no-op.
-async fn migration_keeps_every_row(backend: Backend) {
-    let t = loaded(backend).await;
+/// The migration keeps every row as it was (every column of v2's tables,
+/// and the messages, events and streams of v3), the v1 compatibility
+/// views still read, the executor rows get no beat time (they are judged
+/// as before), and `init` again is a no-op.
+async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
+    let t = loaded(backend, fx).await;
     let db = &t.db;
     let before = snapshot(db).await;
-    assert_eq!(before.len(), WORKFLOWS + STEPS);
-    durable::init(db).await.expect("migrate");
-    assert_eq!(durable_db::SCHEMA_VERSION, 3);
-    assert_eq!(count(db, VERSION).await, 3);
-    assert_eq!(snapshot(db).await, before, "the migration changed a row");
-    assert_eq!(count(db, "SELECT COUNT(*) FROM v2_rows").await, 1);
-    let with_run = "SELECT COUNT(*) FROM durable_workflow WHERE run_id IS NOT NULL";
-    assert_eq!(count(db, with_run).await, 0);
-    for rows_of_table in [
+    assert_eq!(before.len(), fx.workflows + fx.steps);
+    let feeds = [
+        "SELECT COUNT(*) FROM durable_workflow WHERE run_id IS NOT NULL",
         "SELECT COUNT(*) FROM durable_message",
+        "SELECT COUNT(*) FROM durable_message WHERE consumed_position IS NOT NULL",
         "SELECT COUNT(*) FROM durable_event",
         "SELECT COUNT(*) FROM durable_stream",
-    ] {
-        assert_eq!(count(db, rows_of_table).await, 0, "{rows_of_table}");
+    ];
+    let mut feeds_before = Vec::new();
+    if fx.version >= 3 {
+        for sql in feeds {
+            feeds_before.push(count(db, sql).await);
+        }
+        // The spawned `part`; `first` taken and `later` waiting; two
+        // values of `phase`; two items and the close of `items`.
+        assert_eq!(feeds_before, [1, 2, 1, 2, 3]);
+    }
+    durable::init(db).await.expect("migrate");
+    assert_eq!(durable_db::SCHEMA_VERSION, 4);
+    assert_eq!(count(db, VERSION).await, 4);
+    assert_eq!(snapshot(db).await, before, "the migration changed a row");
+    assert_eq!(count(db, fx.user_rows).await, 1);
+    let mut feeds_after = Vec::new();
+    for sql in feeds {
+        feeds_after.push(count(db, sql).await);
+    }
+    if fx.version >= 3 {
+        assert_eq!(feeds_after, feeds_before, "the v3 rows changed");
+    } else {
+        assert_eq!(feeds_after, [0; 5], "v3's tables start empty");
     }
     let index = match backend {
         Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'durable_step_waiting'",
         Backend::Postgres => "SELECT COUNT(to_regclass('durable_step_waiting'))",
     };
     assert_eq!(count(db, index).await, 1);
+    let beats = "SELECT COUNT(*) FROM durable_executor WHERE beat_ms IS NULL";
+    assert_eq!(count(db, beats).await, i64::try_from(fx.executors).unwrap());
 
     // The v1 views: every workflow, and every step but the child calls.
     let tasks = task::Entity::find().all(db).await.unwrap();
     let calls = "SELECT COUNT(*) FROM durable_step WHERE kind = 'WORKFLOW'";
     let calls = usize::try_from(count(db, calls).await).unwrap();
-    assert_eq!(tasks.len(), WORKFLOWS + STEPS - calls);
+    assert_eq!(tasks.len(), fx.workflows + fx.steps - calls);
     let done = tasks.iter().find(|r| r.task_key == "done").unwrap();
     assert_eq!((done.parent_id, done.status.as_str()), (None, "COMPLETED"));
-    assert_eq!(executor::Entity::find().all(db).await.unwrap().len(), 4);
+    let executors = executor::Entity::find().all(db).await.unwrap();
+    assert_eq!(executors.len(), fx.executors);
 
     durable::init(db).await.expect("init again");
     let versions = "SELECT COUNT(*) FROM durable_schema_version";
-    assert_eq!(count(db, versions).await, 3);
+    assert_eq!(count(db, versions).await, 4);
     assert_eq!(snapshot(db).await, before);
 }
 
@@ -277,8 +361,8 @@ async fn migration_keeps_every_row(backend: Backend) {
 /// loop, a transaction, an inline child), the tricky root, and
 /// `failed-step`, whose failure replays as `StepFailed`; the replays
 /// leave their rows as they were.
-async fn finished_work_replays_without_running(backend: Backend) {
-    let t = upgraded(backend).await;
+async fn finished_work_replays_without_running(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
     let (db, seen) = (&t.db, Arc::new(Seen::default()));
     let before = snapshot(db).await;
     let ctx = Ctx::start(db, "done", None).await.unwrap();
@@ -294,7 +378,7 @@ async fn finished_work_replays_without_running(backend: Backend) {
     assert!(child.is_completed().await.unwrap());
     let output: Option<Value> = ctx.get_output().await.unwrap();
     assert_eq!(output, Some(json!({"ok": true})));
-    assert_eq!(count(db, "SELECT COUNT(*) FROM v2_rows").await, 1);
+    assert_eq!(count(db, fx.user_rows).await, 1);
     let stmt = Statement::from_sql_and_values(
         db.get_database_backend(),
         "SELECT output FROM durable_step WHERE workflow_id = $1 AND position = 0",
@@ -333,8 +417,8 @@ async fn finished_work_replays_without_running(backend: Backend) {
 /// in its child `sub#0`) resumed with the generator's code, and `job-a`
 /// and `job-b` (killed in step `two` under a worker) on a v3 worker. Steps
 /// that completed do not run again; the ones cut off run once.
-async fn interrupted_work_finishes(backend: Backend) {
-    let t = upgraded(backend).await;
+async fn interrupted_work_finishes(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
     let (client, seen) = (Client::new(&t.db), Arc::new(Seen::default()));
     let input = Some(json!({"kind": "mid"}));
     let ctx = Ctx::start(&t.db, "interrupted", input).await.unwrap();
@@ -374,8 +458,8 @@ async fn interrupted_work_finishes(backend: Backend) {
 /// The suspended waiters resume on a v3 worker: `waiter-1`, woken with
 /// `wake_for_test`, returns the payload; `waiter-2` (woken under v2)
 /// finishes at once; `before` runs for neither, `after` once for each.
-async fn suspended_waiters_resume(backend: Backend) {
-    let t = upgraded(backend).await;
+async fn suspended_waiters_resume(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
     let (client, seen) = (Client::new(&t.db), Arc::new(Seen::default()));
     let w1 = summary(&client, "waiter-1").await;
     assert_eq!((w1.status, w1.owner), (Status::Pending, None));
@@ -409,8 +493,8 @@ async fn suspended_waiters_resume(backend: Backend) {
 
 /// `paused` stays paused until resumed, then goes on where it was (only
 /// the new step runs); `cancelled` takes no step and cannot be resumed.
-async fn paused_resumes_and_cancelled_stays_cancelled(backend: Backend) {
-    let t = upgraded(backend).await;
+async fn paused_resumes_and_cancelled_stays_cancelled(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
     let (client, seen) = (Client::new(&t.db), Arc::new(Seen::default()));
     for round in 0..2 {
         let ctx = Ctx::start(&t.db, "paused", None).await.unwrap();
@@ -444,24 +528,31 @@ async fn paused_resumes_and_cancelled_stays_cancelled(backend: Backend) {
 }
 
 /// Queued work runs under its queue: a worker of `default` runs `queued-2`
-/// and leaves `queued-0/1` of `v2q` alone; a worker of both runs them one
+/// and leaves `queued-0/1` of the fixture's queue alone; a worker of both runs them one
 /// at a time (per-key limit 1, kept with the queue's other limits);
 /// `queued-later` (due in ten years) stays unclaimed.
-async fn queued_work_runs_under_its_queue(backend: Backend) {
-    let t = upgraded(backend).await;
+async fn queued_work_runs_under_its_queue(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
     let (client, seen) = (Client::new(&t.db), Arc::new(Seen::default()));
     let worker = start_worker(&t.db, &seen, &["default"]);
     assert_eq!(result::<u64>(&client, "queued-2").await, 20);
     stop_worker(worker).await;
     let s = summary(&client, "queued-2").await;
-    assert_eq!((s.priority, s.app_version.as_deref()), (5, Some("v2-app")));
+    assert_eq!(
+        (s.priority, s.app_version.as_deref()),
+        (5, Some(fx.app_version))
+    );
     for key in ["queued-0", "queued-1"] {
         let s = summary(&client, key).await;
         assert_eq!((s.status, s.attempts), (Status::Pending, 0), "{key}");
-        assert_eq!((s.queue.as_deref(), s.owner), (Some("v2q"), None), "{key}");
+        assert_eq!(
+            (s.queue.as_deref(), s.owner),
+            (Some(fx.queue), None),
+            "{key}"
+        );
     }
 
-    let worker = start_worker(&t.db, &seen, &["default", "v2q"]);
+    let worker = start_worker(&t.db, &seen, &["default", fx.queue]);
     assert_eq!(result::<u64>(&client, "queued-0").await, 0);
     assert_eq!(result::<u64>(&client, "queued-1").await, 10);
     stop_worker(worker).await;
@@ -470,9 +561,15 @@ async fn queued_work_runs_under_its_queue(backend: Backend) {
     for key in ["queued-0", "queued-1", "queued-2"] {
         assert_eq!(seen.runs(&format!("{key}/work")), 1, "{key}");
     }
-    let limits = "SELECT COUNT(*) FROM durable_queue WHERE name = 'v2q' AND concurrency = 2 \
-         AND key_concurrency = 1 AND rate_limit = 10 AND rate_period_ms = 60000";
-    assert_eq!(count(&t.db, limits).await, 1, "the queue keeps its limits");
+    let limits = Statement::from_sql_and_values(
+        t.db.get_database_backend(),
+        "SELECT COUNT(*) FROM durable_queue WHERE name = $1 AND concurrency = 2 \
+         AND key_concurrency = 1 AND rate_limit = 10 AND rate_period_ms = 60000",
+        [fx.queue.into()],
+    );
+    let row = t.db.query_one_raw(limits).await.unwrap().unwrap();
+    let kept: i64 = row.try_get_by_index(0).unwrap();
+    assert_eq!(kept, 1, "the queue keeps its limits");
     let later = summary(&client, "queued-later").await;
     assert_eq!((later.status, later.attempts), (Status::Pending, 0));
     assert_eq!(later.owner, None);
@@ -480,13 +577,23 @@ async fn queued_work_runs_under_its_queue(backend: Backend) {
     assert_eq!(seen.runs("queued-later/work"), 0);
 }
 
-/// A v2 workflow uses the v3 primitives: `order-42` (owned by a process
+/// An old workflow uses the primitives of v3: `order-42` (owned by a process
 /// that exited) resumes with its key, input and deadline, publishes an
 /// event, receives a message sent with `Client::send`, spawns a child
 /// that a worker runs, and joins it; a replay does none of it again.
-async fn v2_workflow_uses_new_primitives(backend: Backend) {
-    let t = upgraded(backend).await;
+async fn old_workflow_uses_the_primitives(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
     let (client, seen) = (Client::new(&t.db), Arc::new(Seen::default()));
+    let mut feeds_before = Vec::new();
+    for sql in [
+        "SELECT COUNT(*) FROM durable_event",
+        "SELECT COUNT(*) FROM durable_message",
+        "SELECT COUNT(*) FROM durable_message WHERE consumed_position IS NOT NULL",
+        "SELECT COUNT(*) FROM durable_workflow WHERE run_id = id",
+        "SELECT COUNT(*) FROM durable_workflow WHERE run_id IS NOT NULL",
+    ] {
+        feeds_before.push(count(&t.db, sql).await);
+    }
     let s = summary(&client, "order-42").await;
     assert_eq!((s.name.as_str(), s.status), ("keyed", Status::Running));
     assert_eq!(s.input, Some(json!(42)));
@@ -524,24 +631,88 @@ async fn v2_workflow_uses_new_primitives(backend: Backend) {
     assert_eq!(kinds.join(" "), expected);
     let spawned = tree.steps[3].child.as_ref().expect("the spawned child");
     assert_eq!(spawned.workflow.status, Status::Completed);
-    for sql in [
+    for (sql, before) in [
         "SELECT COUNT(*) FROM durable_event",
         "SELECT COUNT(*) FROM durable_message",
         "SELECT COUNT(*) FROM durable_message WHERE consumed_position IS NOT NULL",
         // The spawned child is a run unit of its own; the v2 rows stay NULL.
         "SELECT COUNT(*) FROM durable_workflow WHERE run_id = id",
         "SELECT COUNT(*) FROM durable_workflow WHERE run_id IS NOT NULL",
-    ] {
-        assert_eq!(count(&t.db, sql).await, 1, "{sql}");
+    ]
+    .into_iter()
+    .zip(feeds_before)
+    {
+        assert_eq!(count(&t.db, sql).await, before + 1, "{sql}");
     }
 }
 
-both_backends!(
+/// `mailbox-1` (v3) carries on: suspended in `recv("second")` under v3,
+/// with `first` taken, `later` waiting under its key, its child `part`
+/// joined, two values of the event `phase` and a closed stream. After the
+/// upgrade its event and stream read as written, a message wakes it, it
+/// takes `later` without waiting, and nothing it did before runs again.
+async fn v3_mailbox_carries_on(backend: Backend, fx: &Fixture) {
+    let t = upgraded(backend, fx).await;
+    let (client, seen) = (Client::new(&t.db), Arc::new(Seen::default()));
+    let s = summary(&client, "mailbox-1").await;
+    assert_eq!((s.status, s.owner), (Status::Pending, None));
+    assert_eq!(s.waiting_for.as_deref(), Some("message on 'second'"));
+    let phase = client.get_event::<Value>(s.id, "phase", Duration::ZERO);
+    assert_eq!(
+        phase.await.unwrap(),
+        Some(json!({"got": "one", "squared": 49}))
+    );
+    let items: Vec<Value> = client
+        .read_stream(s.id, "items")
+        .map(|item| item.unwrap())
+        .collect()
+        .await;
+    assert_eq!(items, [json!("a"), json!("b")]);
+    client.send(s.id, "second", "two").await.unwrap();
+    let worker = start_worker(&t.db, &seen, &["default"]);
+    let done: Value = result(&client, "mailbox-1").await;
+    stop_worker(worker).await;
+    assert_eq!(done, json!(["two", "three"]));
+    assert_eq!(seen.runs("part#0/square"), 0, "the joined child ran again");
+    // (The worker also runs the fixture's other claimable work.)
+    assert_eq!(seen.runs("mailbox-1/done"), 1);
+    let again = client.send_with_key(s.id, "later", "later-key", "3").await;
+    assert!(matches!(again, Err(InvalidTransition { .. }) | Ok(false)));
+}
+
+/// The tests of every fixture, on both backends.
+macro_rules! on_fixtures {
+    ($fixture:ident: $($name:ident),* $(,)?) => {
+        #[allow(non_snake_case)]
+        mod $fixture {
+            use super::common::Backend;
+            $(
+                pub(super) async fn $name(backend: Backend) {
+                    super::$name(backend, &super::$fixture).await
+                }
+            )*
+            crate::both_backends!($($name),*);
+        }
+    };
+}
+
+on_fixtures!(V2:
     migration_keeps_every_row,
     finished_work_replays_without_running,
     interrupted_work_finishes,
     suspended_waiters_resume,
     paused_resumes_and_cancelled_stays_cancelled,
     queued_work_runs_under_its_queue,
-    v2_workflow_uses_new_primitives,
+    old_workflow_uses_the_primitives,
+);
+
+on_fixtures!(V3:
+    migration_keeps_every_row,
+    finished_work_replays_without_running,
+    interrupted_work_finishes,
+    suspended_waiters_resume,
+    paused_resumes_and_cancelled_stays_cancelled,
+    queued_work_runs_under_its_queue,
+    old_workflow_uses_the_primitives,
+    v3_mailbox_carries_on,
 );
