@@ -37,6 +37,8 @@ mod read; // the read model's serde types
 mod registry; // workflow functions by name
 mod retry; // RetryPolicy
 mod runner; // runs a registered workflow; one classification of outcomes
+#[cfg(test)]
+mod sim; // deterministic simulation on the in-memory store
 mod status; // Status, StepKind
 mod store; // the storage interface, and its SQL implementation
 mod worker; // Worker: the claim loop

@@ -107,3 +107,73 @@ async fn recover_releases_workflows_of_a_lost_session() {
         .await
         .unwrap();
 }
+
+/// After a server restart every session lock is gone at once, the live
+/// owners' too: an owner whose last beat came before the server started
+/// is judged by its lease alone (it has not had a chance to take its lock
+/// again), so nobody takes its work over; once it has beaten since the
+/// start, a missing lock means it is dead. (The restart is stood in for by
+/// ending the owner's session and moving its last beat before the
+/// server's start; the fault suite restarts a real server.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_lost_to_a_server_restart_does_not_read_as_death() {
+    let t = TestDb::new(Backend::Postgres).await;
+    let first = Executor::with_lease(&t.db, Duration::from_secs(300));
+    let ctx = first.start("job", "job-3", None).await.unwrap();
+    let _: u32 = ctx.step("one", || async { Ok(1) }).await.unwrap();
+    let set_beat = |sql: &'static str| {
+        let db = t.db.clone();
+        let id = first.id();
+        async move {
+            let stmt = Statement::from_sql_and_values(db.get_database_backend(), sql, [id.into()]);
+            assert_eq!(db.execute_raw(stmt).await.unwrap().rows_affected(), 1);
+        }
+    };
+    set_beat("UPDATE durable_executor SET beat_ms = 0 WHERE id = $1").await;
+    kill_session(&t, &first).await;
+    let second = Executor::new(&t.db);
+    // Long enough for the server to have ended the session.
+    for _ in 0..20 {
+        let err = second.start("job", "job-3", None).await.unwrap_err();
+        assert!(matches!(err, DurableError::StepLocked(_)), "{err:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        second.recover().await.unwrap().is_empty(),
+        "released a live owner"
+    );
+
+    // The owner has beaten since the start but holds no lock: it is dead.
+    set_beat(
+        "UPDATE durable_executor SET beat_ms = (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT \
+         WHERE id = $1",
+    )
+    .await;
+    let taken = second.start("job", "job-3", None).await.unwrap();
+    let one: u32 = taken.step("one", || async { Ok(100) }).await.unwrap();
+    assert_eq!(one, 1);
+    taken.complete(&1).await.unwrap();
+}
+
+/// `durable::connect` asks the server to probe every connection, so a
+/// client that vanished without closing its socket (a host lost, a network
+/// black hole) has its session ended, and its locks released, by the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_have_server_side_keepalives() {
+    let t = TestDb::new(Backend::Postgres).await;
+    let mut settings = Vec::new();
+    for name in [
+        "tcp_keepalives_idle",
+        "tcp_keepalives_interval",
+        "tcp_keepalives_count",
+    ] {
+        let stmt = Statement::from_sql_and_values(
+            t.db.get_database_backend(),
+            "SELECT current_setting($1)",
+            [name.into()],
+        );
+        let row = t.db.query_one_raw(stmt).await.unwrap().unwrap();
+        settings.push(row.try_get_by_index::<String>(0).unwrap());
+    }
+    assert_eq!(settings, ["10", "5", "3"]);
+}

@@ -65,6 +65,17 @@ impl Client {
         }
     }
 
+    /// A client on `store` (the simulation's way in).
+    #[cfg(any(test, feature = "testing"))]
+    #[allow(dead_code)]
+    pub(crate) fn on_store(store: Arc<dyn Store>) -> Self {
+        Self {
+            db: store.connection().clone(),
+            store,
+            registry: None,
+        }
+    }
+
     /// A client that knows the workflow functions: enqueue refuses unknown
     /// names, and [`Client::run`] can run workflows inline.
     ///

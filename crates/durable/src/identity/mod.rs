@@ -334,6 +334,7 @@ async fn heartbeat(executor: Weak<ExecutorCore>, every: Duration, nudge: Arc<Not
         // Only the `Notify` is held across the wait, never the executor,
         // so dropping the executor ends this task.
         tokio::select! {
+            biased;
             () = tokio::time::sleep(wait) => {}
             () = nudge.notified() => {}
         }

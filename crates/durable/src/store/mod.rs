@@ -12,6 +12,10 @@
 //! in-memory model would implement to run the same behaviour suite, so it
 //! speaks in the engine's terms (rows, leases, positions), never in SQL.
 
+#[cfg(test)]
+mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub(crate) mod memory;
 mod rows;
 pub(crate) mod sql;
 
@@ -219,6 +223,9 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn release_dead(&self) -> StoreResult<Vec<Uuid>>;
     /// Release every workflow an executor owns; how many.
     async fn release_owned(&self, owner: Uuid) -> StoreResult<u64>;
+    /// Release the workflows an executor owns but is not running (not in
+    /// `running`): those of a claim whose reply was lost; how many.
+    async fn release_stray(&self, owner: Uuid, running: &[Uuid]) -> StoreResult<u64>;
     /// Wake executors waiting for work on `queue` (a hint).
     async fn notify(&self, queue: &str) -> StoreResult<()>;
     /// Notify `wake` whenever work may have arrived, until dropped; returns

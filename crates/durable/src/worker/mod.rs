@@ -73,9 +73,13 @@ impl Worker {
     /// `registry`: 16 workflows at a time, polling every 250 ms, 10 s of
     /// grace at shutdown, the default lease.
     pub fn new(db: &DatabaseConnection, registry: Registry) -> Self {
+        Self::assemble(db, Executor::new(db), registry)
+    }
+
+    fn assemble(db: &DatabaseConnection, executor: Executor, registry: Registry) -> Self {
         Self {
             db: db.clone(),
-            executor: Executor::new(db),
+            executor,
             registry: Arc::new(registry),
             queues: vec![Served {
                 name: DEFAULT_QUEUE.to_string(),
@@ -87,6 +91,23 @@ impl Worker {
             any_version: false,
             grace: Duration::from_secs(10),
         }
+    }
+
+    /// A worker on `store` under the executor `id` (the simulation's way
+    /// in: an in-memory store, ids from a seed).
+    #[cfg(any(test, feature = "testing"))]
+    #[allow(dead_code)]
+    pub(crate) fn on_store(
+        store: Arc<dyn crate::store::Store>,
+        registry: Registry,
+        id: Uuid,
+        lease: Duration,
+    ) -> Self {
+        let db = store.connection().clone();
+        let executor = Executor {
+            core: Arc::new(ExecutorCore::new(store, id, lease)),
+        };
+        Self::assemble(&db, executor, registry)
     }
 
     /// Serve these queues (replacing the default list), without a limit of
@@ -207,6 +228,7 @@ impl Worker {
         };
         let rounds = async {
             let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
+            let mut stray = false;
             loop {
                 // On one host a dead process is known at once (elsewhere its
                 // lease, or on PostgreSQL its session, tells): look once a second.
@@ -224,6 +246,7 @@ impl Worker {
                 {
                     tracing::warn!(error = %err, "cannot renew the lease; not claiming");
                     tokio::select! {
+                        biased;
                         () = stop.notified() => break,
                         () = tokio::time::sleep(jittered(self.poll)) => {}
                     }
@@ -234,8 +257,25 @@ impl Worker {
                 if failed {
                     // The database failed us: renew the lease now, and let
                     // the next round come after a pause with jitter rather
-                    // than with every other worker at once.
+                    // than with every other worker at once. A claim whose
+                    // reply was lost may have made us the owner of work we
+                    // never received: give back whatever we own and do not run.
                     inner.nudge_heartbeat();
+                    stray = true;
+                }
+                if stray {
+                    match store.release_stray(inner.id, &in_flight.ids()).await {
+                        Ok(n) => {
+                            stray = false;
+                            if n > 0 {
+                                tracing::info!(
+                                    released = n,
+                                    "released work claimed without an answer"
+                                );
+                            }
+                        }
+                        Err(err) => tracing::warn!(error = %err, "releasing stray claims failed"),
+                    }
                 }
                 for (queue, rows) in claims {
                     for row in rows {
@@ -244,11 +284,12 @@ impl Worker {
                             &slots,
                             queue.and_then(|q| self.queues[q].slots.as_ref()),
                         );
+                        let registered = in_flight.register(row.id);
                         tasks.spawn(run_one(
                             inner.clone(),
                             self.registry.clone(),
                             row,
-                            (permits, in_flight.clone()),
+                            (permits, registered),
                             wake.clone(),
                         ));
                     }
@@ -261,7 +302,10 @@ impl Worker {
                 } else {
                     self.poll
                 };
+                // `biased`: the order of the branches is fixed (stop first),
+                // so a seeded simulation replays the same schedule.
                 tokio::select! {
+                    biased;
                     () = stop.notified() => break,
                     () = wake.notified(), if !failed => {}
                     () = tokio::time::sleep(pause) => {}
@@ -269,6 +313,11 @@ impl Worker {
                 }
             }
         };
+        // Everything the loop logs names this worker's executor.
+        let rounds = tracing::Instrument::instrument(
+            rounds,
+            tracing::info_span!("worker", executor = %inner.id),
+        );
         tokio::join!(watch, rounds);
         tracing::info!(executor = %inner.id, running = tasks.len(), "worker shutting down");
         inner.drain();
@@ -345,11 +394,11 @@ async fn run_one(
     executor: Arc<ExecutorCore>,
     registry: Arc<Registry>,
     row: WorkflowRow,
-    (_permits, in_flight): (claim::Permits, Arc<claim::InFlight>),
+    (_permits, registered): (claim::Permits, claim::Registered),
     wake: Arc<Notify>,
 ) {
     let (id, name) = (row.id, row.name.clone());
-    let _run = in_flight.enter(id).await;
+    let _turn = registered.turn().await;
     let queue = row.queue.clone();
     let Some(workflow) = registry.get(&name) else {
         // Claims only select registered names; this is a bug if it happens.

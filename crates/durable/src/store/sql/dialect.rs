@@ -30,11 +30,15 @@ macro_rules! dialects {
                 // The lock counts once the owner had a chance to take it on
                 // this server run: a restart drops every session lock at
                 // once, so an owner whose last beat (`beat_ms`) came before
-                // the server started is judged by its lease alone until it
-                // beats again (v3 executors never write `beat_ms`: the lock
-                // counts for them as before).
+                // the server (re)started is judged by its lease alone until
+                // it beats again (v3 executors never write `beat_ms`: the
+                // lock counts for them as before). A crashed backend makes
+                // the server reinitialise without a new postmaster; the
+                // shared statistics are reset then, so the later of the two
+                // times is when the locks were last dropped.
                 lock_held = " AND (e.lock_key IS NULL \
-                    OR e.beat_ms < (EXTRACT(EPOCH FROM pg_postmaster_start_time()) * 1000)::BIGINT \
+                    OR e.beat_ms < (EXTRACT(EPOCH FROM GREATEST(pg_postmaster_start_time(), \
+                      pg_stat_get_bgwriter_stat_reset_time())) * 1000)::BIGINT \
                     OR EXISTS (SELECT 1 FROM pg_locks l \
                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
                     AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \

@@ -297,11 +297,49 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 
 /// A random duration between half of `wait` and all of it ("equal
 /// jitter"): retries of many workers spread out instead of arriving as a
-/// storm. The randomness comes from v4 ids (already a dependency).
+/// storm.
 pub(crate) fn jittered(wait: Duration) -> Duration {
-    let bytes = Uuid::new_v4().into_bytes();
-    let unit = f64::from(u16::from_le_bytes([bytes[0], bytes[1]])) / f64::from(u16::MAX);
-    wait.mul_f64(0.5 + 0.5 * unit)
+    wait.mul_f64(0.5 + 0.5 * chance::unit())
+}
+
+/// Where the jitter's randomness comes from: v4 ids (already a
+/// dependency), or, in a seeded simulation, the simulation's generator
+/// for this thread, so a seed replays the same waits.
+pub(crate) mod chance {
+    use std::cell::Cell;
+
+    thread_local! {
+        static SEEDED: Cell<Option<u64>> = const { Cell::new(None) };
+    }
+
+    /// Draw from a generator seeded with `seed` on this thread from now
+    /// on (`None`: random again).
+    #[cfg(test)]
+    pub(crate) fn seed(seed: Option<u64>) {
+        SEEDED.with(|s| s.set(seed));
+    }
+
+    /// A number in `[0, 1]`.
+    pub(crate) fn unit() -> f64 {
+        let seeded = SEEDED.with(|s| {
+            s.get().map(|state| {
+                // splitmix64: tiny, and good enough for jitter.
+                let state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                s.set(Some(state));
+                let mut z = state;
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                z ^ (z >> 31)
+            })
+        });
+        let bits = seeded.unwrap_or_else(|| {
+            let bytes = uuid::Uuid::new_v4().into_bytes();
+            u64::from_le_bytes([
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+            ])
+        });
+        (bits >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 #[async_trait]
@@ -499,6 +537,10 @@ impl Store for SqlStore {
 
     async fn release_owned(&self, owner: Uuid) -> StoreResult<u64> {
         self.release_all_owned(owner).await
+    }
+
+    async fn release_stray(&self, owner: Uuid, running: &[Uuid]) -> StoreResult<u64> {
+        self.release_stray_owned(owner, running).await
     }
 
     async fn notify(&self, queue: &str) -> StoreResult<()> {

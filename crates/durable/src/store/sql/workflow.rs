@@ -45,6 +45,9 @@ pub(super) struct WorkflowSql {
     release_dead: &'static str,
     /// Release every workflow an executor owns. `$1` owner. Returns ids.
     release_owned: &'static str,
+    /// Release the workflows an executor owns but does not run. `$1`
+    /// owner, `$2` JSON array of the ids it runs. Returns ids.
+    release_stray: &'static str,
 }
 
 macro_rules! workflow_sql {
@@ -122,6 +125,12 @@ macro_rules! workflow_sql {
             release_owned: "UPDATE durable_workflow SET owner_id = NULL, \
                  status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
                  WHERE owner_id = $1 AND status IN ('PENDING', 'RUNNING', 'PAUSED') RETURNING id",
+            release_stray: concat!(
+                "UPDATE durable_workflow SET owner_id = NULL, \
+                 status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
+                 WHERE owner_id = $1 AND status IN ('PENDING', 'RUNNING', 'PAUSED') \
+                   AND CAST(id AS TEXT) NOT IN ", $lo, "$2", $lc, " RETURNING id"
+            ),
         }
     };
 }
@@ -376,6 +385,25 @@ impl SqlStore {
     pub(super) async fn release_all_owned(&self, owner: Uuid) -> StoreResult<u64> {
         let rows = self
             .query_all_alone(self.workflow_sql().release_owned, vec![self.id(owner)])
+            .await?;
+        Ok(rows.len() as u64)
+    }
+
+    pub(super) async fn release_stray_owned(
+        &self,
+        owner: Uuid,
+        running: &[Uuid],
+    ) -> StoreResult<u64> {
+        let running: Vec<String> = running
+            .iter()
+            .map(|id| id.hyphenated().to_string())
+            .collect();
+        let running = serde_json::to_string(&running)?;
+        let rows = self
+            .query_all_alone(
+                self.workflow_sql().release_stray,
+                vec![self.id(owner), running.into()],
+            )
             .await?;
         Ok(rows.len() as u64)
     }
