@@ -71,7 +71,7 @@ impl Executor {
     pub fn with_lease(db: &DatabaseConnection, lease: Duration) -> Self {
         Self {
             core: Arc::new(ExecutorCore::new(
-                Arc::new(SqlStore::new(db)),
+                Arc::new(SqlStore::new(db).for_lease(lease)),
                 Uuid::new_v4(),
                 lease,
             )),

@@ -20,7 +20,7 @@ use crate::codec;
 use crate::ctx::Ctx;
 use crate::error::DurableError;
 use crate::status::{Status, StepKind};
-use crate::store::{Checkpoint, Entry};
+use crate::store::{Check, Checkpoint, Entry};
 use decide::{Decision, Refusal};
 
 /// Identity of one call inside a workflow.
@@ -78,6 +78,10 @@ pub(crate) enum Prepared {
     Run(Run),
 }
 
+/// How many times a call reads its check again when the answers keep
+/// arriving after the proven lease.
+const STALE_CHECKS: usize = 3;
+
 impl Ctx {
     /// Step 1: the call's identity, synchronously, so concurrent calls are
     /// numbered in call order.
@@ -100,13 +104,7 @@ impl Ctx {
         if self.lease.is_none() {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
         }
-        // No call starts unless this executor can prove its lease current
-        // (no round trip: the last beat's answer tells).
-        self.executor.await_proven_lease().await?;
-        let check = self
-            .store
-            .check(self.id, self.is_root(), self.holder(), call.position)
-            .await?;
+        let check = self.check_under_lease(call).await?;
         let decision = decide::from_check(
             call,
             self.lease.as_ref(),
@@ -114,6 +112,35 @@ impl Ctx {
             self.executor.is_draining(),
         );
         self.decided(call, decision)
+    }
+
+    /// The check read, taken and answered while this executor can prove
+    /// its lease current (no round trip: the last beat's answer tells).
+    /// An answer that arrives after the proven lease ran out, or after the
+    /// lease lapsed and was registered again (a reply held up by a silent
+    /// connection, a stalled process), may be stale: another executor may
+    /// have taken the workflow over and finished this call since it was
+    /// read. It is read again, a few times at most.
+    async fn check_under_lease(&self, call: &Call) -> Result<Option<Check>, DurableError> {
+        for _ in 0..STALE_CHECKS {
+            self.executor.await_proven_lease().await?;
+            let generation = self.executor.lease_generation();
+            let check = self
+                .store
+                .check(self.id, self.is_root(), self.holder(), call.position)
+                .await?;
+            // Proven now, and without a lapse since it was sent: the
+            // lease was live all along (renewals of one generation leave
+            // no gap), so nobody can have taken the workflow over.
+            if self.executor.lease_proven() && self.executor.lease_generation() == generation {
+                return Ok(check);
+            }
+            tracing::debug!(workflow.id = %self.id, step = %call.key, "check answered after the proven lease; reading again");
+        }
+        Err(DurableError::Interrupted(format!(
+            "executor {} could not read the state of workflow {} within its proven lease",
+            self.executor.id, self.id
+        )))
     }
 
     fn decided(&self, call: &Call, decision: Decision) -> Result<Prepared, DurableError> {

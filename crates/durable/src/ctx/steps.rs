@@ -22,7 +22,8 @@ use crate::error::{DurableError, is_connection_lost};
 use crate::faults::{self, Point};
 use crate::retry::RetryPolicy;
 use crate::status::{Status, StepKind};
-use crate::store::{Entry, bounded};
+use crate::store::Entry;
+use crate::store::sql::within;
 
 impl Ctx {
     /// Run a step. If already completed, returns the saved output without
@@ -184,25 +185,25 @@ impl Ctx {
         let value = match f(&tx).await {
             Ok(value) => value,
             Err(error) => {
-                bounded(tx.rollback()).await?;
+                within(self.executor.statement_deadline(), tx.rollback()).await?;
                 return self.settle(&call, Err(error), &run, 0).await;
             }
         };
         let output = match codec::encode_output(&call.key, &value) {
             Ok(output) => output,
             Err(error) => {
-                bounded(tx.rollback()).await?;
+                within(self.executor.statement_deadline(), tx.rollback()).await?;
                 return self.settle::<T>(&call, Err(error), &run, 0).await;
             }
         };
         let cp = self.checkpoint(&call, Status::Completed, Some(output), None, run.started_ms)?;
         if !self.store.commit_in(&tx, &cp).await? {
-            bounded(tx.rollback()).await?;
+            within(self.executor.statement_deadline(), tx.rollback()).await?;
             let entry = self.refused(&call).await?;
             return self.replay(&call, entry);
         }
         faults::reach(Point::StepRan);
-        match bounded(tx.commit()).await {
+        match within(self.executor.statement_deadline(), tx.commit()).await {
             Ok(()) => {
                 faults::reach(Point::StepCommitted);
                 tracing::debug!(workflow.id = %self.id, step = %call.key, "transaction step committed");

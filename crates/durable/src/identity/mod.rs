@@ -62,6 +62,9 @@ struct Proven {
     base: Instant,
     until_ms: AtomicU64,
     renewed: Notify,
+    /// Bumped when the lease lapsed and the executor registered again:
+    /// proofs of one generation say nothing about reads of an earlier one.
+    generation: AtomicU64,
 }
 
 impl Proven {
@@ -70,6 +73,7 @@ impl Proven {
             base: Instant::now(),
             until_ms: AtomicU64::new(0),
             renewed: Notify::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -133,7 +137,7 @@ impl ExecutorCore {
         }) {
             return existing;
         }
-        let store: Arc<dyn Store> = Arc::new(SqlStore::new(db));
+        let store: Arc<dyn Store> = Arc::new(SqlStore::new(db).for_lease(DEFAULT_LEASE));
         let core = Arc::new(Self::new(store, id, DEFAULT_LEASE));
         if let Some(key) = key {
             registry.push((key, Arc::downgrade(&core)));
@@ -182,6 +186,20 @@ impl ExecutorCore {
             })
             .await?;
         Ok(())
+    }
+
+    /// How long one statement of this executor may take: well within its
+    /// lease (see `store::sql::deadline_for`).
+    pub(crate) fn statement_deadline(&self) -> Duration {
+        crate::store::sql::deadline_for(self.lease)
+    }
+
+    /// The generation of the lease: it changes when the lease lapsed and
+    /// the executor registered again. A read is known to have happened
+    /// under a live lease if the lease is proven when its answer arrives
+    /// and the generation is the one it was sent in.
+    pub(crate) fn lease_generation(&self) -> u64 {
+        self.proven.generation.load(Ordering::SeqCst)
     }
 
     /// Whether the lease is proven now (see the module docs).
@@ -239,6 +257,8 @@ impl ExecutorCore {
             self.prove_from(sent);
             return Ok(());
         }
+        // Whatever was read under the lapsed lease is void from now on.
+        self.proven.generation.fetch_add(1, Ordering::SeqCst);
         let released = self.store.release_owned(self.id).await?;
         tracing::warn!(
             executor = %self.id,

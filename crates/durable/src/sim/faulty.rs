@@ -128,8 +128,16 @@ impl FaultyStore {
         Ok(())
     }
 
-    /// After an operation reached the store: maybe lose its answer.
-    fn after<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
+    /// After an operation reached the store: its answer waits out a stall
+    /// that began meanwhile (a reply held up on a silent connection, a
+    /// process stopped before it read it), and may be lost.
+    async fn after<T>(&self, result: StoreResult<T>) -> StoreResult<T> {
+        let stalled = *self.link.stalled_until.lock().unwrap();
+        if let Some(until) = stalled
+            && Instant::now() < until
+        {
+            tokio::time::sleep_until(until).await;
+        }
         let lose = !self.link.is_healed() && self.rng.lock().unwrap().chance(self.rates.lose_reply);
         if lose || self.link.is_crashed() {
             *self.injected.lock().unwrap() += 1;
@@ -144,7 +152,7 @@ macro_rules! faulty {
     ($self:ident . $op:ident ( $($arg:expr),* )) => {{
         $self.before().await?;
         let result = $self.inner.$op($($arg),*).await;
-        $self.after(result)
+        $self.after(result).await
     }};
 }
 
@@ -261,7 +269,7 @@ impl Store for FaultyStore {
                 position: checkpoint.position,
             });
         }
-        self.after(result)
+        self.after(result).await
     }
 
     async fn commit_with(

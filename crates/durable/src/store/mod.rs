@@ -35,7 +35,6 @@ pub(crate) use rows::{
     NewMessage, NewRoot, QueueLimits, Received, Spawn, StreamItem, Suspension, Transition,
     WorkflowRow,
 };
-pub(crate) use sql::bounded;
 
 /// Shorthand for the results of store methods.
 pub(crate) type StoreResult<T> = Result<T, DurableError>;

@@ -58,6 +58,17 @@ macro_rules! executor_sql {
 
 dialects! { static SQL: ExecutorSql = executor_sql; }
 
+/// PostgreSQL only: ask the server to end the other sessions that hold the
+/// advisory lock `(1685418593, $1)`: earlier sessions of this executor that
+/// went silent (a stopped backend, a black-holed connection).
+const PG_END_EARLIER_SESSIONS: &str = "SELECT COUNT(pg_terminate_backend(pid)) AS ended FROM pg_locks \
+     WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid::BIGINT = 1685418593 \
+     AND objid::BIGINT = $1 AND pid <> pg_backend_pid() \
+     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
+/// PostgreSQL only: wait for the advisory lock `(1685418593, $1)`.
+const PG_WAIT_FOR_LOCK: &str = "SELECT pg_advisory_lock(1685418593, $1::INT)::TEXT AS taken";
+
 /// PostgreSQL only: take (or confirm) this session's advisory lock
 /// `(1685418593, $1)`; the first number is the namespace of `durable`.
 /// True when this session holds it afterwards.
@@ -137,11 +148,15 @@ impl SqlStore {
 /// point the URL at PostgreSQL directly: a session lock needs a session.
 #[derive(Debug)]
 pub(super) struct Session {
-    /// The user's store, for its connect options and ids.
+    /// The user's store, for its connect options and ids, and for beats
+    /// while the session waits for its lock.
     store: SqlStore,
     /// The open session, if any; `None` after a failure.
     open: tokio::sync::Mutex<Option<SqlStore>>,
     lock_key: i64,
+    /// A wait for the lock on the open session, while an earlier session
+    /// of ours still holds it (see [`Session::beat_on`]).
+    waiter: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), DbErr>>>>,
 }
 
 impl Session {
@@ -158,6 +173,7 @@ impl Session {
                     store: store.clone(),
                     open: tokio::sync::Mutex::new(Some(session)),
                     lock_key,
+                    waiter: std::sync::Mutex::new(None),
                 });
             }
         }
@@ -182,11 +198,20 @@ impl Session {
             dialect: Dialect::Postgres,
             ids: store.ids.clone(),
             unsupported: None,
+            deadline: store.deadline,
         })
     }
 
     /// On the open session (opening one if needed): confirm or retake the
     /// lock, then register or renew the lease.
+    ///
+    /// After a reconnect the lock may still be held by our earlier session
+    /// (silent, but not yet ended by the server). Then the new session asks
+    /// the server to end that one and *waits* for the lock, so it passes
+    /// to us the moment the old session ends: with a try-lock at the next
+    /// beat instead, there would be a window in which the lock is held by
+    /// nobody and others would take us for dead. While it waits, the beats
+    /// go through the user's pool.
     async fn beat_on(
         &self,
         open: &mut Option<SqlStore>,
@@ -194,18 +219,80 @@ impl Session {
         lease_ms: i64,
         renew: Renewal,
     ) -> StoreResult<bool> {
+        if let Some(waited) = self.finished_wait() {
+            if let Err(err) = waited {
+                // The session died while it waited: start afresh.
+                close(open.take());
+                tracing::debug!(error = %err, "waiting for the liveness lock failed");
+            }
+        } else if self.is_waiting() {
+            return self.beat_on_pool(executor, lease_ms, renew).await;
+        }
         if open.is_none() {
             *open = Some(Self::connect(&self.store).await?);
         }
         let session = open.as_ref().expect("opened above");
-        if !session.hold_lock(self.lock_key).await? {
-            // Our own earlier session (silent, not yet ended by the server)
-            // still holds it: it counts for us until it ends.
-            tracing::warn!(executor = %executor.id, "advisory lock held by another session");
+        if session.hold_lock(self.lock_key).await? {
+            return session
+                .upsert_executor(&session.db, executor, lease_ms, renew)
+                .await;
         }
+        tracing::warn!(executor = %executor.id, "an earlier session still holds the liveness lock: ending it, and waiting for the lock");
         session
-            .upsert_executor(&session.db, executor, lease_ms, renew)
+            .query_one(
+                &session.db,
+                PG_END_EARLIER_SESSIONS,
+                vec![self.lock_key.into()],
+            )
+            .await?;
+        let (db, key) = (session.db.clone(), self.lock_key);
+        let wait = tokio::spawn(async move {
+            // Not bounded by a deadline: it waits, on the server, for as
+            // long as the old session lives (the server's keepalives end a
+            // vanished one).
+            let stmt = sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Postgres,
+                PG_WAIT_FOR_LOCK,
+                vec![key.into()],
+            );
+            db.query_one_raw(stmt).await.map(|_| ())
+        });
+        *self.waiter.lock().unwrap_or_else(|e| e.into_inner()) = Some(wait);
+        self.beat_on_pool(executor, lease_ms, renew).await
+    }
+
+    async fn beat_on_pool(
+        &self,
+        executor: &ExecutorRow,
+        lease_ms: i64,
+        renew: Renewal,
+    ) -> StoreResult<bool> {
+        self.store
+            .upsert_executor(&self.store.db, executor, lease_ms, renew)
             .await
+    }
+
+    fn is_waiting(&self) -> bool {
+        self.waiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|w| !w.is_finished())
+    }
+
+    /// The outcome of a wait for the lock that has ended, once.
+    fn finished_wait(&self) -> Option<Result<(), DbErr>> {
+        let mut waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
+        if !waiter.as_ref().is_some_and(|w| w.is_finished()) {
+            return None;
+        }
+        let wait = waiter.take()?;
+        // Finished: `now_or_never` returns at once.
+        match futures::FutureExt::now_or_never(wait) {
+            Some(Ok(result)) => Some(result),
+            Some(Err(join)) => Some(Err(DbErr::Custom(join.to_string()))),
+            None => None,
+        }
     }
 }
 
@@ -235,14 +322,19 @@ impl Liveness for Session {
     ) -> StoreResult<bool> {
         let mut open = self.open.lock().await;
         let beat = self.beat_on(&mut open, executor, lease_ms, renew).await;
-        if beat.is_err() {
-            // Whatever failed, the next beat starts on a new connection.
+        if beat.is_err() && !self.is_waiting() {
+            // Whatever failed, the next beat starts on a new connection
+            // (unless the session waits for the lock: then the beat went
+            // through the user's pool, and the session is fine).
             close(open.take());
         }
         beat
     }
 
     fn reset(&self) {
+        if self.is_waiting() {
+            return;
+        }
         if let Ok(mut open) = self.open.try_lock() {
             close(open.take());
         }
@@ -261,6 +353,14 @@ fn close(session: Option<SqlStore>) {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if let Some(wait) = self
+            .waiter
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            wait.abort();
+        }
         close(self.open.get_mut().take());
     }
 }

@@ -224,15 +224,15 @@ impl SqlStore {
             .await;
             match done {
                 Ok((true, woken)) => {
-                    super::bounded(txn.commit()).await?;
+                    self.bounded(txn.commit()).await?;
                     Ok((true, woken))
                 }
                 Ok((false, _)) => {
-                    super::bounded(txn.rollback()).await?;
+                    self.bounded(txn.rollback()).await?;
                     Ok((false, None))
                 }
                 Err(err) => {
-                    super::bounded(txn.rollback()).await?;
+                    self.bounded(txn.rollback()).await?;
                     Err(err)
                 }
             }

@@ -97,7 +97,7 @@ impl SqlStore {
                 (Transition::Cancel, Some(parent)) => self.wake_parent(&txn, parent, id).await?,
                 _ => None,
             };
-            super::bounded(txn.commit()).await?;
+            self.bounded(txn.commit()).await?;
             Ok((changed, woken))
         })
         .await?;
@@ -122,16 +122,16 @@ impl SqlStore {
                 .await?
                 .ok_or(DurableError::NotFound(workflow))?;
             if locked.status.is_terminal() {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
                 return Ok(false);
             }
             let values = vec![self.id(workflow), name.into(), output.into()];
             if self.execute(&txn, s.complete_wait, values).await? == 0 {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
                 return Ok(false);
             }
             self.wake_run_unit(&txn, locked.holder).await?;
-            super::bounded(txn.commit()).await?;
+            self.bounded(txn.commit()).await?;
             Ok::<_, DurableError>(true)
         })
         .await

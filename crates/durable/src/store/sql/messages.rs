@@ -61,11 +61,11 @@ impl SqlStore {
             let txn = self.begin_write().await?;
             match self.deliver(&txn, message).await {
                 Ok(result) => {
-                    super::bounded(txn.commit()).await?;
+                    self.bounded(txn.commit()).await?;
                     Ok(result)
                 }
                 Err(err) => {
-                    super::bounded(txn.rollback()).await?;
+                    self.bounded(txn.rollback()).await?;
                     Err(err)
                 }
             }
@@ -132,7 +132,7 @@ impl SqlStore {
             let txn = self.begin_write().await?;
             let lease = &waiting.lease;
             if !self.lock_leased(&txn, lease.holder, lease).await? {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
                 return Ok(Received::Refused);
             }
             let values = vec![self.id(waiting.workflow), topic.into()];
@@ -150,10 +150,10 @@ impl SqlStore {
                 None => (waiting.clone(), Received::Waiting),
             };
             if !self.commit_entry(&txn, &checkpoint).await? {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
                 return Ok(Received::Refused);
             }
-            super::bounded(txn.commit()).await?;
+            self.bounded(txn.commit()).await?;
             Ok::<_, DurableError>(received)
         })
         .await

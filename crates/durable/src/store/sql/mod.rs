@@ -84,6 +84,8 @@ pub(crate) struct SqlStore {
     /// A backend durable does not support: every operation fails with a
     /// typed error (constructors such as `Client::new` cannot fail).
     unsupported: Option<DbBackend>,
+    /// How long one statement may take (see [`STATEMENT_DEADLINE`]).
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -107,7 +109,24 @@ impl SqlStore {
             dialect,
             ids: Arc::new(Uuid::new_v4),
             unsupported,
+            deadline: STATEMENT_DEADLINE,
         }
+    }
+
+    /// The same store with statements bounded by `deadline_for(lease)`:
+    /// an executor's statements give a silent connection up well within
+    /// its lease, so its work moves on before the lease would tell.
+    pub(crate) fn for_lease(mut self, lease: Duration) -> Self {
+        self.deadline = deadline_for(lease);
+        self
+    }
+
+    /// Run one database call under this store's deadline.
+    pub(crate) async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, DbErr>>,
+    ) -> Result<T, DbErr> {
+        within(self.deadline, call).await
     }
 
     /// Every database access passes here first.
@@ -154,7 +173,7 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<Option<QueryResult>, DbErr> {
         self.supported()?;
-        bounded(db.query_one_raw(self.stmt(sql, values))).await
+        self.bounded(db.query_one_raw(self.stmt(sql, values))).await
     }
 
     async fn query_all(
@@ -164,7 +183,7 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<Vec<QueryResult>, DbErr> {
         self.supported()?;
-        bounded(db.query_all_raw(self.stmt(sql, values))).await
+        self.bounded(db.query_all_raw(self.stmt(sql, values))).await
     }
 
     async fn execute(
@@ -174,7 +193,8 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> Result<u64, DbErr> {
         self.supported()?;
-        Ok(bounded(db.execute_raw(self.stmt(sql, values)))
+        Ok(self
+            .bounded(db.execute_raw(self.stmt(sql, values)))
             .await?
             .rows_affected())
     }
@@ -211,38 +231,48 @@ impl SqlStore {
         self.supported()?;
         let txn = match self.dialect {
             Dialect::Sqlite => {
-                bounded(self.db.begin_with_options(sea_orm::TransactionOptions {
+                self.bounded(self.db.begin_with_options(sea_orm::TransactionOptions {
                     sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
                     ..Default::default()
                 }))
                 .await
             }
-            Dialect::Postgres => bounded(self.db.begin()).await,
+            Dialect::Postgres => self.bounded(self.db.begin()).await,
         };
         Ok(txn?)
     }
 }
 
 /// How long any one statement of the engine (and a `BEGIN` or `COMMIT`)
-/// may take before its connection is given up as silent. Engine
-/// statements touch a few rows by index, so this is far above their
-/// worst case under load and far below a lease: a stopped server backend
-/// or a black-holed network costs one deadline, then the operation is
-/// retried or the workflow released, instead of hanging for ever (sqlx
-/// has no client-side statement timeout, and a statement sent on a socket
-/// the kernel has acknowledged waits for an answer indefinitely).
+/// may take at most before its connection is given up as silent: the
+/// bound for stores without an executor's lease, and for the default
+/// lease. Engine statements touch a few rows by index, so this is far
+/// above their worst case under load and below a lease: a stopped server
+/// backend or a black-holed network costs one deadline, then the
+/// operation is retried or the workflow released, instead of hanging for
+/// ever (sqlx has no client-side statement timeout, and a statement sent
+/// on a socket the kernel has acknowledged waits for an answer
+/// indefinitely).
 pub(crate) const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Run one database call under [`STATEMENT_DEADLINE`]. Past it, the call
-/// fails as an I/O time-out: transient (the whole operation may be tried
-/// again) and, for a `COMMIT`, of unknown outcome, exactly like a lost
-/// connection, which is what it is treated as.
-pub(crate) async fn bounded<T>(
+/// The statement deadline of an executor with `lease`: a third of it,
+/// between 2 s (a busy SQLite or a loaded server may take a moment) and
+/// [`STATEMENT_DEADLINE`].
+pub(crate) fn deadline_for(lease: Duration) -> Duration {
+    (lease / 3).clamp(Duration::from_secs(2), STATEMENT_DEADLINE)
+}
+
+/// Run one database call under `deadline`. Past it, the call fails as an
+/// I/O time-out: transient (the whole operation may be tried again) and,
+/// for a `COMMIT`, of unknown outcome, exactly like a lost connection,
+/// which is what it is treated as.
+pub(crate) async fn within<T>(
+    deadline: Duration,
     call: impl std::future::Future<Output = Result<T, DbErr>>,
 ) -> Result<T, DbErr> {
-    match tokio::time::timeout(STATEMENT_DEADLINE, call).await {
+    match tokio::time::timeout(deadline, call).await {
         Ok(result) => result,
-        Err(_) => Err(deadline_passed(STATEMENT_DEADLINE)),
+        Err(_) => Err(deadline_passed(deadline)),
     }
 }
 

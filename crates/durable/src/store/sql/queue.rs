@@ -259,7 +259,7 @@ impl SqlStore {
             room = room.min(i64::from(limit) - started);
         }
         if room <= 0 {
-            super::bounded(txn.commit()).await?;
+            self.bounded(txn.commit()).await?;
             return Ok(Vec::new());
         }
         let mut values = vec![
@@ -281,7 +281,7 @@ impl SqlStore {
         let claimed = self
             .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
             .await?;
-        super::bounded(txn.commit()).await?;
+        self.bounded(txn.commit()).await?;
         Ok(claimed)
     }
 
@@ -310,7 +310,7 @@ impl SqlStore {
         let claimed = self
             .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
             .await?;
-        super::bounded(txn.commit()).await?;
+        self.bounded(txn.commit()).await?;
         Ok(claimed)
     }
 

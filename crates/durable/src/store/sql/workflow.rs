@@ -180,9 +180,9 @@ impl SqlStore {
             let txn = self.begin_write().await?;
             let created = self.insert_child(&txn, child).await?;
             if created.is_some() {
-                super::bounded(txn.commit()).await?;
+                self.bounded(txn.commit()).await?;
             } else {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
             }
             Ok::<_, crate::error::DurableError>(created)
         })
@@ -310,11 +310,11 @@ impl SqlStore {
                 .await?
                 .is_none()
             {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
                 return Ok((false, None));
             }
             let woken = self.wake_parent(&txn, parent, id).await?;
-            super::bounded(txn.commit()).await?;
+            self.bounded(txn.commit()).await?;
             Ok::<_, crate::error::DurableError>((true, woken))
         })
         .await?;
@@ -356,7 +356,7 @@ impl SqlStore {
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
             if !self.lock_leased(&txn, id, lease).await? {
-                super::bounded(txn.rollback()).await?;
+                self.bounded(txn.rollback()).await?;
                 return Ok(false);
             }
             let ready = self.is_ready(&txn, suspension).await?;
@@ -369,7 +369,7 @@ impl SqlStore {
             let mut values = owned.clone();
             values.extend([wake.into(), suspension.wait_for.clone().into()]);
             self.execute(&txn, s.release, values).await?;
-            super::bounded(txn.commit()).await?;
+            self.bounded(txn.commit()).await?;
             Ok::<_, crate::error::DurableError>(true)
         })
         .await
