@@ -32,6 +32,9 @@ pub struct Backend {
     pub state: String,
     /// Whether it is inside a transaction (`xact_start` is set).
     pub in_transaction: bool,
+    /// Whether it holds a durable executor's liveness lock (it is that
+    /// executor's session).
+    pub liveness: bool,
 }
 
 /// A running server and its data directory.
@@ -213,8 +216,10 @@ impl Cluster {
         };
         let stmt = Statement::from_sql_and_values(
             admin.get_database_backend(),
-            "SELECT pid, application_name, COALESCE(state, ''), xact_start IS NOT NULL \
-             FROM pg_stat_activity WHERE application_name LIKE $1 AND pid <> pg_backend_pid()",
+            "SELECT a.pid, a.application_name, COALESCE(a.state, ''), a.xact_start IS NOT NULL, \
+               EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' \
+                 AND l.granted AND l.classid::BIGINT = 1685418593) \
+             FROM pg_stat_activity a WHERE a.application_name LIKE $1 AND a.pid <> pg_backend_pid()",
             [pattern.into()],
         );
         let rows = admin
@@ -227,6 +232,7 @@ impl Cluster {
                 application_name: r.try_get_by_index(1).expect("application_name"),
                 state: r.try_get_by_index(2).expect("state"),
                 in_transaction: r.try_get_by_index(3).expect("in transaction"),
+                liveness: r.try_get_by_index(4).expect("liveness"),
             })
             .collect()
     }
@@ -269,6 +275,51 @@ impl Cluster {
     /// Let a stopped backend go on (SIGCONT).
     pub fn cont_backend(&self, pid: u32) {
         signal("CONT", pid);
+    }
+
+    /// SIGCONT every stopped process of this server (its postmaster's
+    /// children): whatever a scenario stopped and lost track of (a backend
+    /// that was starting up when it was stopped and never showed in
+    /// `pg_stat_activity`) must not stay stopped, or the locks it holds
+    /// would freeze the server for good. Returns how many it continued.
+    pub fn cont_all_stopped(&self) -> usize {
+        let Ok(text) = std::fs::read_to_string(self.dir.join("data/postmaster.pid")) else {
+            return 0;
+        };
+        let Some(postmaster) = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+        else {
+            return 0;
+        };
+        let mut continued = 0;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may hold spaces: split after ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let mut fields = rest.split_whitespace();
+            let (state, ppid) = (
+                fields.next(),
+                fields.next().and_then(|p| p.parse::<u32>().ok()),
+            );
+            if state == Some("T") && ppid == Some(postmaster) {
+                signal("CONT", pid);
+                continued += 1;
+            }
+        }
+        continued
     }
 
     /// Stall a backend for `dur`: SIGSTOP, wait, SIGCONT.

@@ -136,7 +136,7 @@ pub async fn worker_stop_in_claim(suite: &Suite) -> Report {
 
 /// `kill -9` of a random worker at random moments, restarted at once.
 /// PostgreSQL: 3 workers; SQLite: 2 (one file, several processes). Short:
-/// one kill every 0.6-1.4 s for 10 s; long: 1,000 kills.
+/// one kill every 0.6-1.4 s for 10 s; long: 1,000 kills, one every 0.3-0.7 s.
 pub async fn kill9_random(suite: &Suite, backend: Backend) -> Report {
     let (workers, kills, workflows) = match backend {
         Backend::Postgres => (3, suite.pick(10, 1000), suite.pick(400, 40_000)),
@@ -146,12 +146,16 @@ pub async fn kill9_random(suite: &Suite, backend: Backend) -> Report {
     for _ in 0..workers {
         h.add_worker(&[]);
     }
-    // About one kill a second; the feeder spans the kills.
-    h.feed(workflows, Duration::from_secs(kills as u64 + 1))
-        .await;
+    // About one kill a second (short) or two (long); the feeder spans the kills.
+    let (low, high) = suite.pick((600, 1400), (300, 700));
+    h.feed(
+        workflows,
+        Duration::from_millis(kills as u64 * (low + high) / 2 + 1000),
+    )
+    .await;
     let mut at = Duration::ZERO;
     for _ in 0..kills {
-        at += Duration::from_millis(h.rng.range(600, 1400));
+        at += Duration::from_millis(h.rng.range(low, high));
         h.sleep_until(at).await;
         let slot = (h.rng.next_u64() % workers as u64) as usize;
         let killed_at = now_ms();
@@ -168,9 +172,9 @@ pub async fn kill9_random(suite: &Suite, backend: Backend) -> Report {
 /// must run again) or right after its checkpoint committed
 /// (`step-committed`: the result is safe, the body must not run again),
 /// the n-th time they get there (n random in 3..=30); each is restarted,
-/// armed anew, when it dies. 3 workers; short: 10 s; long: 10 minutes.
+/// armed anew, when it dies. 3 workers; short: 10 s; long: 5 minutes.
 pub async fn kill9_at_points(suite: &Suite) -> Report {
-    let phase = Duration::from_secs(suite.pick(10, 600));
+    let phase = Duration::from_secs(suite.pick(10, 300));
     let mut h = Harness::new(suite, "kill9_at_points", Backend::Postgres).await;
     let points = ["step-ran", "step-committed"];
     let mut armed = Vec::new();

@@ -497,7 +497,7 @@ fn run_seeds(from: u64, count: u64) {
 }
 
 /// Seeds per `seeds_*` test in CI (four tests).
-const SEEDS_PER_TEST: u64 = 250;
+const SEEDS_PER_TEST: u64 = 500;
 
 #[test]
 fn seeds_0() {
