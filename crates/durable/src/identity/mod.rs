@@ -191,7 +191,7 @@ impl ExecutorCore {
     /// How long one statement of this executor may take: well within its
     /// lease (see `store::sql::deadline_for`).
     pub(crate) fn statement_deadline(&self) -> Duration {
-        crate::store::sql::deadline_for(self.lease)
+        self.store.statement_deadline()
     }
 
     /// The generation of the lease: it changes when the lease lapsed and
@@ -290,8 +290,12 @@ impl ExecutorCore {
     }
 
     /// How long one beat may take: a sixth of the lease (at least 500 ms),
-    /// so a few failed beats still fit in one lease.
+    /// so a few failed beats still fit in one lease; on a local database,
+    /// whose statements must not be cancelled, its statement deadline.
     fn beat_deadline(&self) -> Duration {
+        if self.store.is_local() {
+            return self.store.statement_deadline();
+        }
         (self.lease / 6).max(Duration::from_millis(500))
     }
 

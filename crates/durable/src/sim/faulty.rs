@@ -162,6 +162,10 @@ impl Store for FaultyStore {
         self.inner.connection()
     }
 
+    fn statement_deadline(&self) -> Duration {
+        self.inner.statement_deadline()
+    }
+
     async fn heartbeat(
         &self,
         executor: &ExecutorRow,

@@ -68,6 +68,20 @@ pub(crate) trait Store: Send + Sync + Debug {
     /// The user's database connection, for `ctx.db()` and transaction steps.
     fn connection(&self) -> &sea_orm::DatabaseConnection;
 
+    /// How long one statement may take before it is given up.
+    fn statement_deadline(&self) -> std::time::Duration {
+        sql::STATEMENT_DEADLINE
+    }
+
+    /// Whether the database is a local file (SQLite): no connection can
+    /// go silent, and a statement must not be cancelled while it waits for
+    /// the file's lock (sqlx would leave it unfinished, and an unfinished
+    /// read keeps an old snapshot for the statements after it), so waits
+    /// get the long deadline of [`Store::statement_deadline`].
+    fn is_local(&self) -> bool {
+        false
+    }
+
     // ── Executors ───────────────────────────────────────────────────
 
     /// Register an executor or push its lease forward (`lease_ms` from the

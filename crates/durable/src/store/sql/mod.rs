@@ -109,7 +109,20 @@ impl SqlStore {
             dialect,
             ids: Arc::new(Uuid::new_v4),
             unsupported,
-            deadline: STATEMENT_DEADLINE,
+            deadline: Self::default_deadline(dialect),
+        }
+    }
+
+    /// SQLite is a local file: no connection goes silent, and a statement
+    /// cancelled while it waits for the file's lock is left unfinished by
+    /// sqlx, an unfinished read keeping an old snapshot for the statements
+    /// after it (seen as a step run again after another process had
+    /// completed it). Its statements get a minute, a bound for a hung file
+    /// system only; the busy timeout bounds the waits for the lock.
+    fn default_deadline(dialect: Dialect) -> Duration {
+        match dialect {
+            Dialect::Postgres => STATEMENT_DEADLINE,
+            Dialect::Sqlite => LOCAL_STATEMENT_DEADLINE,
         }
     }
 
@@ -117,7 +130,9 @@ impl SqlStore {
     /// an executor's statements give a silent connection up well within
     /// its lease, so its work moves on before the lease would tell.
     pub(crate) fn for_lease(mut self, lease: Duration) -> Self {
-        self.deadline = deadline_for(lease);
+        if self.dialect == Dialect::Postgres {
+            self.deadline = deadline_for(lease);
+        }
         self
     }
 
@@ -255,7 +270,10 @@ impl SqlStore {
 /// indefinitely).
 pub(crate) const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
 
-/// The statement deadline of an executor with `lease`: a third of it,
+/// The deadline of a statement on SQLite (see `SqlStore::default_deadline`).
+pub(crate) const LOCAL_STATEMENT_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The statement deadline of an executor with `lease` on PostgreSQL: a third of it,
 /// between 2 s (a busy SQLite or a loaded server may take a moment) and
 /// [`STATEMENT_DEADLINE`].
 pub(crate) fn deadline_for(lease: Duration) -> Duration {
@@ -376,6 +394,14 @@ pub(crate) mod chance {
 impl Store for SqlStore {
     fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    fn statement_deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    fn is_local(&self) -> bool {
+        self.dialect == Dialect::Sqlite
     }
 
     async fn heartbeat(
