@@ -74,10 +74,9 @@ pub(crate) trait Store: Send + Sync + Debug {
     }
 
     /// Whether the database is a local file (SQLite): no connection can
-    /// go silent, and a statement must not be cancelled while it waits for
-    /// the file's lock (sqlx would leave it unfinished, and an unfinished
-    /// read keeps an old snapshot for the statements after it), so waits
-    /// get the long deadline of [`Store::statement_deadline`].
+    /// go silent, and giving up on a statement that waits for the file's
+    /// lock does not stop it (it only queues the retry behind it), so
+    /// heartbeats get the long deadline of [`Store::statement_deadline`].
     fn is_local(&self) -> bool {
         false
     }

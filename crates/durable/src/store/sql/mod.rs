@@ -113,12 +113,11 @@ impl SqlStore {
         }
     }
 
-    /// SQLite is a local file: no connection goes silent, and a statement
-    /// cancelled while it waits for the file's lock is left unfinished by
-    /// sqlx, an unfinished read keeping an old snapshot for the statements
-    /// after it (seen as a step run again after another process had
-    /// completed it). Its statements get a minute, a bound for a hung file
-    /// system only; the busy timeout bounds the waits for the lock.
+    /// SQLite is a local file: no connection goes silent, and giving up on
+    /// a statement that waits for the file's lock does not stop it (sqlx
+    /// runs it to its end on the connection's worker thread); it only has
+    /// the caller try again behind it. Its statements get a minute, a bound
+    /// for a hung file system only; the busy timeout bounds lock waits.
     fn default_deadline(dialect: Dialect) -> Duration {
         match dialect {
             Dialect::Postgres => STATEMENT_DEADLINE,
