@@ -100,7 +100,15 @@ impl FaultKind {
     /// Whether the process was frozen (and so may run a body it had
     /// checked before it froze, after it thaws).
     fn freezes_process(self) -> bool {
-        matches!(self, FaultKind::ProcessStopped | FaultKind::StoppedAtPoint)
+        // A black hole cuts the process off from the database for longer
+        // than its lease: to the others it is a process stalled past its
+        // lease, which guarantee 3 lets run a body once more (its commit is
+        // fenced). The library's re-read of a check answered after the
+        // proven lease narrows this; RELIABILITY.md counts what is left.
+        matches!(
+            self,
+            FaultKind::ProcessStopped | FaultKind::StoppedAtPoint | FaultKind::BlackHole
+        )
     }
 }
 

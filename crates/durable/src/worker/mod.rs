@@ -263,20 +263,6 @@ impl Worker {
                     inner.nudge_heartbeat();
                     stray = true;
                 }
-                if stray {
-                    match store.release_stray(inner.id, &in_flight.ids()).await {
-                        Ok(n) => {
-                            stray = false;
-                            if n > 0 {
-                                tracing::info!(
-                                    released = n,
-                                    "released work claimed without an answer"
-                                );
-                            }
-                        }
-                        Err(err) => tracing::warn!(error = %err, "releasing stray claims failed"),
-                    }
-                }
                 for (queue, rows) in claims {
                     for row in rows {
                         claimed_any = true;
@@ -292,6 +278,21 @@ impl Worker {
                             (permits, registered),
                             wake.clone(),
                         ));
+                    }
+                }
+                // After the rows of this round are registered: they are ours.
+                if stray {
+                    match store.release_stray(inner.id, &in_flight.ids()).await {
+                        Ok(n) => {
+                            stray = false;
+                            if n > 0 {
+                                tracing::info!(
+                                    released = n,
+                                    "released work claimed without an answer"
+                                );
+                            }
+                        }
+                        Err(err) => tracing::warn!(error = %err, "releasing stray claims failed"),
                     }
                 }
                 if claimed_any && !failed && slots.available_permits() > 0 {
