@@ -98,17 +98,11 @@ impl FaultKind {
     }
 
     /// Whether the process was frozen (and so may run a body it had
-    /// checked before it froze, after it thaws).
+    /// checked before it froze, after it thaws). A black-holed process is
+    /// not: its connections are silent, but it runs, and it must notice
+    /// that it can no longer prove its lease before it starts a body.
     fn freezes_process(self) -> bool {
-        // A black hole cuts the process off from the database for longer
-        // than its lease: to the others it is a process stalled past its
-        // lease, which guarantee 3 lets run a body once more (its commit is
-        // fenced). The library's re-read of a check answered after the
-        // proven lease narrows this; RELIABILITY.md counts what is left.
-        matches!(
-            self,
-            FaultKind::ProcessStopped | FaultKind::StoppedAtPoint | FaultKind::BlackHole
-        )
+        matches!(self, FaultKind::ProcessStopped | FaultKind::StoppedAtPoint)
     }
 }
 

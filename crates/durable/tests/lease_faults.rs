@@ -148,3 +148,74 @@ both_backends!(
     a_lapsed_lease_starts_no_step,
     a_workflow_never_runs_twice_at_once_in_one_worker,
 );
+
+/// A transaction step whose transaction cannot open for longer than the
+/// lease: another process holds SQLite's write lock, which the executor's
+/// heartbeats need too. The step's check answered at once, under a proven
+/// lease, but by the time the transaction opens that proof has run out, and
+/// another executor could have taken the workflow over and finished the
+/// step meanwhile: the body must not start on that check. It checks again,
+/// finds the lease lapsed and gives the workflow up; the next run runs the
+/// body once. (SQLite only: nothing inside one process can hold up the
+/// opening of a PostgreSQL transaction; the fault suite's black holes do
+/// it from outside, for PostgreSQL.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_transaction_opened_after_the_lease_runs_no_body() {
+    let t = TestDb::new(Backend::Sqlite).await;
+    let executor = Executor::with_lease(&t.db, Duration::from_secs(1));
+    let ctx = executor.start("opening", "opening-1", None).await.unwrap();
+    let (a, b) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let _: u32 = ctx.step("a", common::counted(&a, 1)).await.unwrap();
+    block_heartbeats(&t, executor.id(), Duration::from_millis(2500)).await;
+    let refused = ctx.transaction("t", counted_in_transaction(&b, 2)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(DurableError::LeaseLost { .. } | DurableError::Interrupted(_))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        b.load(Ordering::SeqCst),
+        0,
+        "a transaction step's body started on a check older than the proven lease"
+    );
+    let client = Client::new(&t.db);
+    common::until_id(&client, ctx.task_id(), |s| {
+        (s.status, s.owner) == (Status::Pending, None)
+    })
+    .await;
+
+    let again = Executor::new(&t.db)
+        .start("opening", "opening-1", None)
+        .await
+        .unwrap();
+    let _: u32 = again.step("a", common::counted(&a, 1)).await.unwrap();
+    let out: u32 = again
+        .transaction("t", counted_in_transaction(&b, 2))
+        .await
+        .unwrap();
+    again.complete(&"done").await.unwrap();
+    assert_eq!(
+        (out, a.load(Ordering::SeqCst), b.load(Ordering::SeqCst)),
+        (2, 1, 1)
+    );
+}
+
+/// A transaction step's body that counts its runs and returns `value`.
+fn counted_in_transaction(
+    calls: &Arc<AtomicU32>,
+    value: u32,
+) -> impl for<'tx> FnOnce(
+    &'tx DatabaseTransaction,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<u32, DurableError>> + Send + 'tx>,
+> + Send {
+    let calls = calls.clone();
+    move |_tx| {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok(value)
+        })
+    }
+}

@@ -63,12 +63,13 @@ impl Calls {
     }
 }
 
-/// A call that may run: the database time of the check, and its
-/// unfinished entry if it has one.
+/// A call that may run: the database time of the check, its unfinished
+/// entry if it has one, and the lease generation the check was read under.
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) started_ms: i64,
     pub(crate) entry: Option<Entry>,
+    pub(crate) generation: u64,
 }
 
 /// What [`Ctx::prepare`] decided.
@@ -104,14 +105,27 @@ impl Ctx {
         if self.lease.is_none() {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
         }
-        let check = self.check_under_lease(call).await?;
+        let (check, generation) = self.check_under_lease(call).await?;
         let decision = decide::from_check(
             call,
             self.lease.as_ref(),
             check.as_ref(),
             self.executor.is_draining(),
         );
-        self.decided(call, decision)
+        match self.decided(call, decision)? {
+            Prepared::Run(run) => Ok(Prepared::Run(Run { generation, ..run })),
+            replay => Ok(replay),
+        }
+    }
+
+    /// Whether the check behind `run` still stands: the lease is proven now
+    /// and has not lapsed since the check was read, so nobody can have
+    /// taken the workflow over in between. A body that does not start right
+    /// after its check (a transaction step waits to open its transaction,
+    /// which on a busy SQLite file or a silent connection can take longer
+    /// than a lease) asks this first, and checks again if it does not.
+    pub(crate) fn still_under_lease(&self, run: &Run) -> bool {
+        self.executor.lease_proven() && self.executor.lease_generation() == run.generation
     }
 
     /// The check read, taken and answered while this executor can prove
@@ -121,7 +135,7 @@ impl Ctx {
     /// connection, a stalled process), may be stale: another executor may
     /// have taken the workflow over and finished this call since it was
     /// read. It is read again, a few times at most.
-    async fn check_under_lease(&self, call: &Call) -> Result<Option<Check>, DurableError> {
+    async fn check_under_lease(&self, call: &Call) -> Result<(Option<Check>, u64), DurableError> {
         for _ in 0..STALE_CHECKS {
             self.executor.await_proven_lease().await?;
             let generation = self.executor.lease_generation();
@@ -133,7 +147,7 @@ impl Ctx {
             // lease was live all along (renewals of one generation leave
             // no gap), so nobody can have taken the workflow over.
             if self.executor.lease_proven() && self.executor.lease_generation() == generation {
-                return Ok(check);
+                return Ok((check, generation));
             }
             tracing::debug!(workflow.id = %self.id, step = %call.key, "check answered after the proven lease; reading again");
         }
@@ -146,7 +160,11 @@ impl Ctx {
     fn decided(&self, call: &Call, decision: Decision) -> Result<Prepared, DurableError> {
         match decision {
             Decision::Replay(entry) => Ok(Prepared::Replay(entry)),
-            Decision::Run { started_ms, entry } => Ok(Prepared::Run(Run { started_ms, entry })),
+            Decision::Run { started_ms, entry } => Ok(Prepared::Run(Run {
+                started_ms,
+                entry,
+                generation: self.executor.lease_generation(),
+            })),
             Decision::Refuse(refusal) => Err(self.refusal(call, refusal)),
         }
     }

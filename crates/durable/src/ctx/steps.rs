@@ -25,6 +25,10 @@ use crate::status::{Status, StepKind};
 use crate::store::Entry;
 use crate::store::sql::within;
 
+/// How many times a transaction step checks again when its transaction
+/// keeps opening after the proven lease.
+const STALE_OPENS: usize = 3;
+
 impl Ctx {
     /// Run a step. If already completed, returns the saved output without
     /// calling `f`; if it failed before, returns the saved error. Otherwise
@@ -177,11 +181,10 @@ impl Ctx {
             + Send,
     {
         let call = self.take(name, StepKind::Transaction)?;
-        let run = match self.prepare(&call).await? {
-            Prepared::Replay(entry) => return self.replay(&call, entry),
-            Prepared::Run(run) => run,
+        let (run, tx) = match self.open_transaction(&call).await? {
+            Ok(opened) => opened,
+            Err(entry) => return self.replay(&call, entry),
         };
-        let tx = self.store.begin_user_transaction().await?;
         let value = match f(&tx).await {
             Ok(value) => value,
             Err(error) => {
@@ -220,6 +223,32 @@ impl Ctx {
             }
             Err(err) => Err(err.into()),
         }
+    }
+
+    /// Check the call, then open its transaction; if opening took so long
+    /// that the check may be stale (the lease was not proven throughout),
+    /// give the transaction back and check again, a few times at most.
+    /// `Err(entry)`: the call's result is recorded, to replay.
+    async fn open_transaction(
+        &self,
+        call: &Call,
+    ) -> Result<Result<(Run, DatabaseTransaction), Entry>, DurableError> {
+        for _ in 0..STALE_OPENS {
+            let run = match self.prepare(call).await? {
+                Prepared::Replay(entry) => return Ok(Err(entry)),
+                Prepared::Run(run) => run,
+            };
+            let tx = self.store.begin_user_transaction().await?;
+            if self.still_under_lease(&run) {
+                return Ok(Ok((run, tx)));
+            }
+            tracing::debug!(workflow.id = %self.id, step = %call.key, "transaction opened after the proven lease; checking again");
+            within(self.executor.statement_deadline(), tx.rollback()).await?;
+        }
+        Err(DurableError::Interrupted(format!(
+            "executor {} could not open the transaction of step '{}' of workflow {} within its proven lease",
+            self.executor.id, call.key, self.id
+        )))
     }
 
     /// Return a recorded result: the saved output, or the saved error.
