@@ -32,9 +32,6 @@ pub struct Backend {
     pub state: String,
     /// Whether it is inside a transaction (`xact_start` is set).
     pub in_transaction: bool,
-    /// Whether it holds a durable executor's liveness lock (it is that
-    /// executor's session).
-    pub liveness: bool,
 }
 
 /// A running server and its data directory.
@@ -141,20 +138,13 @@ impl Cluster {
         url
     }
 
-    /// Create database `name` (an identifier the suite chose, checked to be
-    /// a plain one: identifiers cannot be bound).
+    /// Create database `name` (an identifier the suite chose).
     pub async fn create_database(&self, name: &str) {
-        assert!(
-            name.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-            "database name {name:?} is not a plain identifier"
-        );
-        let admin = self.admin().await;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        self.admin().await.close().await.ok(); // the server accepts connections
+        let url = self.url("postgres", Some("fault-suite-admin"));
+        durable::scratch::create_database(&url, name)
             .await
             .expect("create database");
-        admin.close().await.ok();
     }
 
     /// When each crash-restart's server accepted connections again (Unix ms).
@@ -216,9 +206,7 @@ impl Cluster {
         };
         let stmt = Statement::from_sql_and_values(
             admin.get_database_backend(),
-            "SELECT a.pid, a.application_name, COALESCE(a.state, ''), a.xact_start IS NOT NULL, \
-               EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = a.pid AND l.locktype = 'advisory' \
-                 AND l.granted AND l.classid::BIGINT = 1685418593) \
+            "SELECT a.pid, a.application_name, COALESCE(a.state, ''), a.xact_start IS NOT NULL \
              FROM pg_stat_activity a WHERE a.application_name LIKE $1 AND a.pid <> pg_backend_pid()",
             [pattern.into()],
         );
@@ -232,7 +220,6 @@ impl Cluster {
                 application_name: r.try_get_by_index(1).expect("application_name"),
                 state: r.try_get_by_index(2).expect("state"),
                 in_transaction: r.try_get_by_index(3).expect("in transaction"),
-                liveness: r.try_get_by_index(4).expect("liveness"),
             })
             .collect()
     }

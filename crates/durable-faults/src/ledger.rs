@@ -23,9 +23,9 @@
 //!   (SIGSTOP, from outside or at a fault point) at some moment between
 //!   the checkpoint and the re-run's start: a process frozen between its
 //!   check and its body cannot be kept from running the body when it
-//!   thaws, only from committing it. Likewise when its liveness session
-//!   was terminated shortly before (it is dead to the others at once, and
-//!   learns it only at its next beat).
+//!   thaws, only from committing it. Nothing else is excused: a process
+//!   whose connections were terminated or black-holed runs on, and must
+//!   not start a body it can no longer prove it owns.
 //! - **Overlap**: two `start`s of one step in one process with no `end`
 //!   (or `drop`: the body's future was cancelled) between: the process ran
 //!   a step twice at once.
@@ -52,11 +52,6 @@ use crate::workload::{self, LogLine, Mark, StepOutput};
 /// `end` line can read one less.
 pub const CLOCK_SLACK_MS: i64 = 2;
 
-/// How long after its liveness session was ended a process may still
-/// start a body it had checked before: one lease of the suite's workers
-/// (by then its heartbeat has seen the loss and registered again).
-const CUT_OFF_WINDOW_MS: i64 = 3_000;
-
 /// What kind of fault was injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FaultKind {
@@ -64,9 +59,6 @@ pub enum FaultKind {
     ServerRestart,
     /// `pg_terminate_backend` of one worker backend.
     BackendTerminated,
-    /// The terminated backend was the worker's liveness session: the
-    /// worker reads as dead to the others at once, while it runs on.
-    SessionTerminated,
     /// SIGSTOP of a worker process from outside, later SIGCONT.
     ProcessStopped,
     /// A worker stopped itself at a fault point, later SIGCONT.
@@ -87,7 +79,6 @@ impl FaultKind {
         match self {
             FaultKind::ServerRestart => "server restarts",
             FaultKind::BackendTerminated => "backends terminated",
-            FaultKind::SessionTerminated => "liveness sessions terminated",
             FaultKind::ProcessStopped => "workers stopped",
             FaultKind::StoppedAtPoint => "stops in claim",
             FaultKind::BlackHole => "black holes",
@@ -473,18 +464,7 @@ pub async fn judge(
                 && f.to_ms >= c.at_ms
                 && f.from_ms <= run.start_ms
         });
-        // A process whose liveness session was ended is dead to the others
-        // at once, while it runs on: a body it had checked before another
-        // executor took over (because of that) may start after the other's
-        // checkpoint. Its commit is fenced; like a freeze, this is counted
-        // apart (the design's "cut off" case, see RELIABILITY.md).
-        let cut_off = faults.iter().any(|f| {
-            f.kind == FaultKind::SessionTerminated
-                && f.pid == Some(run.pid)
-                && f.from_ms <= c.at_ms
-                && f.from_ms + CUT_OFF_WINDOW_MS >= run.start_ms
-        });
-        if frozen || cut_off {
+        if frozen {
             report.excused_reruns += 1;
         } else {
             report.completed_reruns.push(format!(
@@ -581,7 +561,7 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "   double commits {}, torn {}, completed steps re-run {} (+{} by frozen or cut-off processes), \
+            "   double commits {}, torn {}, completed steps re-run {} (+{} by frozen processes), \
              overlaps in one process {}, inconsistencies {}",
             self.double_commits.len(),
             self.torn.len(),

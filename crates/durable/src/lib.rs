@@ -37,6 +37,7 @@ mod read; // the read model's serde types
 mod registry; // workflow functions by name
 mod retry; // RetryPolicy
 mod runner; // runs a registered workflow; one classification of outcomes
+pub mod scratch; // throwaway PostgreSQL schemas for tests and benchmarks
 #[cfg(test)]
 mod sim; // deterministic simulation on the in-memory store
 mod status; // Status, StepKind

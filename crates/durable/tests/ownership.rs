@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Backend, TestDb, children, counted, expire, root, root_count};
-use durable::sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use durable::sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    Statement,
+};
 use durable::{Ctx, DurableError, Executor, Uuid};
 use durable_db::entity::{executor, task};
 use serde_json::json;
@@ -270,10 +273,25 @@ async fn plant_dead_process_workflow(db: &DatabaseConnection, key: &str) -> (Uui
         .expect("spawn `true`");
     let pid = i64::from(child.id());
     child.wait().unwrap();
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    // The host as this version records it (hostname, boot id, pid
+    // namespace): read off the row of an executor of this process.
+    let probe = Executor::new(db);
+    let ctx = probe
+        .start("probe", &format!("probe-{key}"), None)
+        .await
+        .unwrap();
+    ctx.complete(&0).await.unwrap();
+    let stmt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "SELECT hostname FROM durable_executor WHERE id = $1",
+        [common::id_value(db, probe.id())],
+    );
+    let row = db
+        .query_one_raw(stmt)
+        .await
         .unwrap()
-        .trim()
-        .to_string();
+        .expect("the probe's row");
+    let hostname: String = row.try_get_by_index(0).unwrap();
     let owner = Uuid::new_v4();
     let planted = common::execute(
         db,

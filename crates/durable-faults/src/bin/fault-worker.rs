@@ -125,6 +125,15 @@ async fn main() -> ExitCode {
             }
         }
     });
+    // `RUST_LOG` (e.g. `durable=debug`) traces the library to stderr, which
+    // the suite keeps in `workers.stderr`.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .with_ansi(false)
+            .init();
+    }
     let args: Vec<String> = std::env::args().collect();
     let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let result = if args.get(1).map(String::as_str) == Some("hold-lock") {

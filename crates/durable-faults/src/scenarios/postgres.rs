@@ -39,7 +39,7 @@ pub async fn server_crash_restart(suite: &Suite) -> Report {
 }
 
 /// `pg_terminate_backend` of a random backend of a random worker (its
-/// pool's connections, its liveness session), while 3 workers run.
+/// pool's connections), while 3 workers run.
 /// Short: 10 in 8 s; long: 5,000, one every 50 ms.
 pub async fn backend_termination(suite: &Suite) -> Report {
     let terminations = suite.pick(10, 5000);
@@ -70,12 +70,7 @@ pub async fn backend_termination(suite: &Suite) -> Report {
         let victim = &backends[(h.rng.next_u64() % backends.len() as u64) as usize];
         let at = now_ms();
         if cluster.terminate_backend(victim.pid).await {
-            let kind = if victim.liveness {
-                FaultKind::SessionTerminated
-            } else {
-                FaultKind::BackendTerminated
-            };
-            h.record(kind, Some(pid), at, now_ms());
+            h.record(FaultKind::BackendTerminated, Some(pid), at, now_ms());
             done += 1;
         }
     }

@@ -106,6 +106,15 @@ impl Ctx {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
         }
         let (check, generation) = self.check_under_lease(call).await?;
+        tracing::debug!(
+            workflow.id = %self.id,
+            step = %call.key,
+            holder_epoch = ?check.as_ref().map(|c| c.holder_epoch),
+            our_epoch = ?self.lease.as_ref().map(|l| l.epoch),
+            entry = ?check.as_ref().and_then(|c| c.entry.as_ref()).map(|e| e.status),
+            generation,
+            "checked"
+        );
         let decision = decide::from_check(
             call,
             self.lease.as_ref(),

@@ -238,7 +238,20 @@ impl Ctx {
                 Prepared::Replay(entry) => return Ok(Err(entry)),
                 Prepared::Run(run) => run,
             };
+            let opening = tokio::time::Instant::now();
             let tx = self.store.begin_user_transaction().await?;
+            let waited = opening.elapsed();
+            if waited > std::time::Duration::from_millis(500) {
+                tracing::debug!(
+                    workflow.id = %self.id,
+                    step = %call.key,
+                    ?waited,
+                    check_generation = run.generation,
+                    generation = self.executor.lease_generation(),
+                    proven = self.executor.lease_proven(),
+                    "slow transaction open"
+                );
+            }
             if self.still_under_lease(&run) {
                 return Ok(Ok((run, tx)));
             }

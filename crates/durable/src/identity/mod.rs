@@ -1,5 +1,5 @@
 //! The identity that owns workflows: its id, lease and heartbeat, and the
-//! liveness checks of other owners. `Ctx` holds one; the public
+//! same-host check that another owner's process is gone. `Ctx` holds one; the public
 //! [`crate::Executor`] wraps one.
 //!
 //! Ownership is a lease held by an executor row: the executor is alive
@@ -19,6 +19,15 @@
 //! was unreachable, for longer than the lease) does not renew it: others
 //! may have taken the work over, so the executor releases everything it
 //! still owns and registers again.
+//!
+//! Nothing but the lease says an executor on another host is dead: no
+//! session lock, no connection. A connection can be lost (terminated by an
+//! administrator, cut by a proxy or a server restart) while its process
+//! runs on, and a takeover on that signal would have two live executors
+//! run one step; a lease that expired by the database clock is one the
+//! owner knows it cannot prove (it stops starting steps before then). On
+//! the same host a process that no longer exists is proof enough
+//! (`process`), so a restarted or neighbouring process takes over at once.
 
 mod process;
 
@@ -35,7 +44,7 @@ use uuid::Uuid;
 use crate::error::DurableError;
 use crate::store::sql::SqlStore;
 use crate::store::sql::{deadline_passed, jittered};
-use crate::store::{ExecutorRow, Liveness, Renewal, Store};
+use crate::store::{ExecutorRow, Renewal, Store};
 
 /// Lease of an executor unless configured otherwise.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
@@ -45,8 +54,8 @@ pub(crate) struct ExecutorCore {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) id: Uuid,
     lease: Duration,
-    /// What proves us alive besides the lease, set at registration.
-    liveness: OnceCell<Option<Arc<dyn Liveness>>>,
+    /// Set once the executor row is written and the heartbeat runs.
+    registered: OnceCell<()>,
     heartbeat: Mutex<Option<JoinHandle<()>>>,
     /// Set when a worker shuts down: no new step starts.
     draining: AtomicBool,
@@ -112,7 +121,7 @@ impl ExecutorCore {
             store,
             id,
             lease: lease.max(Duration::from_secs(1)),
-            liveness: OnceCell::new(),
+            registered: OnceCell::new(),
             heartbeat: Mutex::new(None),
             draining: AtomicBool::new(false),
             proven: Proven::new(),
@@ -167,14 +176,12 @@ impl ExecutorCore {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Open the liveness connection, write the executor row and start the
-    /// heartbeat, once.
+    /// Write the executor row and start the heartbeat, once.
     pub(crate) async fn ensure_registered(self: &Arc<Self>) -> Result<(), DurableError> {
-        self.liveness
+        self.registered
             .get_or_try_init(|| async {
                 let sent = Instant::now();
-                let liveness = self.store.open_liveness().await?;
-                self.beat_with(liveness.as_ref(), Renewal::Register).await?;
+                self.beat_with(Renewal::Register).await?;
                 self.prove_from(sent);
                 let task = tokio::spawn(heartbeat(
                     Arc::downgrade(self),
@@ -182,7 +189,7 @@ impl ExecutorCore {
                     self.nudge.clone(),
                 ));
                 *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
-                Ok::<_, DurableError>(liveness)
+                Ok::<_, DurableError>(())
             })
             .await?;
         Ok(())
@@ -239,20 +246,17 @@ impl ExecutorCore {
         self.nudge.notify_one();
     }
 
-    /// One heartbeat, on the liveness connection if there is one, within
-    /// its deadline; after a lapse, release our work and register again.
+    /// One heartbeat within its deadline; after a lapse, release our work
+    /// and register again.
     pub(crate) async fn beat(&self) -> Result<(), DurableError> {
-        let liveness = self.liveness.get().and_then(Option::as_ref);
         let sent = Instant::now();
         let deadline = self.beat_deadline();
-        let renewed = tokio::time::timeout(deadline, self.beat_with(liveness, Renewal::Renew))
+        let renewed = tokio::time::timeout(deadline, self.beat_with(Renewal::Renew))
             .await
-            .unwrap_or_else(|_| {
-                if let Some(l) = liveness {
-                    l.reset();
-                }
-                Err(deadline_passed(deadline).into())
-            })?;
+            .unwrap_or_else(|_| Err(deadline_passed(deadline).into()))?;
+        if sent.elapsed() > self.lease / 3 {
+            tracing::info!(executor = %self.id, took = ?sent.elapsed(), renewed, "slow beat");
+        }
         if renewed {
             self.prove_from(sent);
             return Ok(());
@@ -266,21 +270,15 @@ impl ExecutorCore {
             "the lease had expired by the database clock (others may have taken the work over): released what this executor still owned and registered again"
         );
         let sent = Instant::now();
-        self.beat_with(liveness, Renewal::Register).await?;
+        self.beat_with(Renewal::Register).await?;
         self.prove_from(sent);
         Ok(())
     }
 
-    async fn beat_with(
-        &self,
-        liveness: Option<&Arc<dyn Liveness>>,
-        renew: Renewal,
-    ) -> Result<bool, DurableError> {
-        let row = self.row(liveness.and_then(|l| l.lock_key()));
-        match liveness {
-            Some(l) => l.beat(&row, self.lease_ms(), renew).await,
-            None => self.store.heartbeat(&row, self.lease_ms(), renew).await,
-        }
+    async fn beat_with(&self, renew: Renewal) -> Result<bool, DurableError> {
+        self.store
+            .heartbeat(&self.row(), self.lease_ms(), renew)
+            .await
     }
 
     /// A lease renewed by a beat sent at `sent` holds until `sent + lease`
@@ -299,14 +297,13 @@ impl ExecutorCore {
         (self.lease / 6).max(Duration::from_millis(500))
     }
 
-    fn row(&self, lock_key: Option<i64>) -> ExecutorRow {
+    fn row(&self) -> ExecutorRow {
         let me = process::this_process();
         ExecutorRow {
             id: self.id,
-            hostname: me.hostname.clone(),
+            hostname: me.host.clone(),
             pid: me.pid,
             pid_started: me.started,
-            lock_key,
         }
     }
 

@@ -23,9 +23,9 @@ use super::{Event, Log};
 use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 use crate::store::{
-    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, Liveness,
-    NewChild, NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store,
-    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
+    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store, StoreResult,
+    StreamItem, Suspension, Transition, WorkflowRow,
 };
 
 /// How often each fault happens, per operation.
@@ -185,10 +185,6 @@ impl Store for FaultyStore {
 
     async fn live_owners(&self) -> StoreResult<Vec<ExecutorRow>> {
         faulty!(self.live_owners())
-    }
-
-    async fn open_liveness(&self) -> StoreResult<Option<Arc<dyn Liveness>>> {
-        faulty!(self.open_liveness())
     }
 
     async fn start_root(&self, root: &NewRoot<'_>) -> StoreResult<Started> {

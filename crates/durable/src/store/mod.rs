@@ -98,10 +98,6 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn owner_of(&self, workflow: Uuid) -> StoreResult<Option<(ExecutorRow, bool)>>;
     /// Executors that look alive and own unfinished workflows.
     async fn live_owners(&self) -> StoreResult<Vec<ExecutorRow>>;
-    /// Open the connection that proves this executor alive while the
-    /// process lives (PostgreSQL: a session advisory lock); `None` where
-    /// the backend has no such thing and the lease alone counts.
-    async fn open_liveness(&self) -> StoreResult<Option<Arc<dyn Liveness>>>;
 
     // ── Workflows ───────────────────────────────────────────────────
 
@@ -248,24 +244,6 @@ pub(crate) trait Store: Send + Sync + Debug {
 
     async fn summary(&self, id: Uuid) -> StoreResult<Option<WorkflowSummary>>;
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>>;
-}
-
-/// What keeps an executor visibly alive while its process lives.
-#[async_trait]
-pub(crate) trait Liveness: Send + Sync + Debug {
-    /// The key recorded in the executor row (PostgreSQL: the advisory lock).
-    fn lock_key(&self) -> Option<i64>;
-    /// Confirm (or take again) the lock, then register or renew the lease,
-    /// on the liveness connection (see [`Store::heartbeat`]).
-    async fn beat(
-        &self,
-        executor: &ExecutorRow,
-        lease_ms: i64,
-        renew: Renewal,
-    ) -> StoreResult<bool>;
-    /// Give the liveness connection up after a beat that did not answer
-    /// in time: the next beat opens a new one.
-    fn reset(&self);
 }
 
 /// What a heartbeat asks for.

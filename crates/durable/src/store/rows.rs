@@ -226,11 +226,10 @@ pub(crate) struct ClaimFilter<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct ExecutorRow {
     pub(crate) id: Uuid,
+    /// The host as `identity::process` records it.
     pub(crate) hostname: String,
     pub(crate) pid: i64,
     pub(crate) pid_started: i64,
-    /// PostgreSQL: key of the advisory lock the executor's session holds.
-    pub(crate) lock_key: Option<i64>,
 }
 
 /// A management transition of a subtree.

@@ -230,8 +230,8 @@ impl Worker {
             let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
             let mut stray = false;
             loop {
-                // On one host a dead process is known at once (elsewhere its
-                // lease, or on PostgreSQL its session, tells): look once a second.
+                // On one host a dead process is known at once (elsewhere
+                // only its lease tells): look once a second.
                 if checked_owners.elapsed() >= OWNER_CHECK {
                     checked_owners = tokio::time::Instant::now();
                     if let Err(err) = inner.expire_gone_owners().await {
@@ -399,6 +399,7 @@ async fn run_one(
     wake: Arc<Notify>,
 ) {
     let (id, name) = (row.id, row.name.clone());
+    tracing::debug!(workflow.id = %id, epoch = row.lease_epoch, "claimed");
     let _turn = registered.turn().await;
     let queue = row.queue.clone();
     let Some(workflow) = registry.get(&name) else {

@@ -61,16 +61,10 @@ impl Target {
                     )));
                 }
                 let schema = format!("bench_{id}");
-                let admin = Database::connect(base).await?;
-                // The schema name is generated above, never user input.
-                admin
-                    .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
-                    .await?;
-                admin.close().await?;
-                let sep = if base.contains('?') { '&' } else { '?' };
+                let url = durable::scratch::create_schema(base, &schema).await?;
                 Self {
                     backend: Backend::Postgres,
-                    url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+                    url,
                     base_url: Some(base.to_string()),
                     schema: Some(schema),
                     dir: None,
@@ -147,12 +141,8 @@ impl Target {
     /// The schema cannot be dropped or the files deleted.
     pub(crate) async fn remove(self) -> Result<()> {
         if let (Some(base), Some(schema)) = (&self.base_url, &self.schema) {
-            let admin = Database::connect(base.as_str()).await?;
-            // Our own generated name again; CASCADE takes the tables with it.
-            admin
-                .execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .await?;
-            admin.close().await?;
+            // CASCADE takes the tables with it.
+            durable::scratch::drop_schema(base, schema).await?;
         }
         if let Some(dir) = &self.dir {
             std::fs::remove_dir_all(dir)

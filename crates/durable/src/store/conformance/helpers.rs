@@ -10,7 +10,6 @@ pub(super) fn executor(n: u128) -> ExecutorRow {
         hostname: format!("host{n}"),
         pid: 100 + i64::try_from(n).expect("small"),
         pid_started: 7,
-        lock_key: None,
     }
 }
 

@@ -28,7 +28,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
 use super::memory::MemoryStore;
@@ -91,24 +90,9 @@ async fn postgres() -> Arc<dyn Store> {
          (scripts/test and .ci/run start a throwaway server)",
     );
     let schema = format!("t_{}", Uuid::new_v4().simple());
-    // A generated name, never input; an identifier cannot be bound, so
-    // check it is a plain one (as tests/common does).
-    assert!(
-        schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-        "schema name {schema:?} is not a plain identifier"
-    );
-    let admin = sea_orm::Database::connect(base.as_str())
-        .await
-        .expect("connect to DATABASE_URL");
-    admin
-        .execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+    let url = crate::scratch::create_schema(&base, &schema)
         .await
         .expect("create the test schema");
-    admin.close().await.ok();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
     let db = crate::connect(&url).await.expect("connect to the schema");
     crate::init(&db).await.expect("create the schema");
     Arc::new(SqlStore::new(&db).with_ids(counter()))

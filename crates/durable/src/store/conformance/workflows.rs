@@ -17,18 +17,17 @@ pub(super) async fn executors_register_renew_expire(store: Arc<dyn Store>) {
     let owner = |found: Option<(ExecutorRow, bool)>| {
         found.map(|(e, alive)| {
             format!(
-                "{} {} {} {} {:?} alive={alive}",
+                "{} {} {} {} alive={alive}",
                 id(e.id),
                 e.hostname,
                 e.pid,
-                e.pid_started,
-                e.lock_key
+                e.pid_started
             )
         })
     };
     assert_eq!(
         owner(s.owner_of(r.id).await.unwrap()).as_deref(),
-        Some("E1 host1 101 7 None alive=true")
+        Some("E1 host1 101 7 alive=true")
     );
     let live_owners = |v: Vec<ExecutorRow>| v.iter().map(|e| id(e.id)).collect::<Vec<_>>();
     assert_eq!(live_owners(s.live_owners().await.unwrap()), ["E1"]);
@@ -37,7 +36,7 @@ pub(super) async fn executors_register_renew_expire(store: Arc<dyn Store>) {
     s.expire_executor(e1).await.unwrap();
     assert_eq!(
         owner(s.owner_of(r.id).await.unwrap()).as_deref(),
-        Some("E1 host1 101 7 None alive=false")
+        Some("E1 host1 101 7 alive=false")
     );
     assert!(s.live_owners().await.unwrap().is_empty());
     assert!(
@@ -52,12 +51,11 @@ pub(super) async fn executors_register_renew_expire(store: Arc<dyn Store>) {
             .is_some_and(|(_, alive)| !alive)
     );
 
-    // Registering again revives it; only the lease and the lock key of an
-    // existing row change.
+    // Registering again revives it; only the lease of an existing row
+    // changes.
     let mut again = executor(1);
     again.hostname = "elsewhere".to_string();
     again.pid = 999;
-    again.lock_key = Some(42);
     assert!(
         s.heartbeat(&again, 60_000, Renewal::Register)
             .await
@@ -65,7 +63,7 @@ pub(super) async fn executors_register_renew_expire(store: Arc<dyn Store>) {
     );
     assert_eq!(
         owner(s.owner_of(r.id).await.unwrap()).as_deref(),
-        Some("E1 host1 101 7 Some(42) alive=true")
+        Some("E1 host1 101 7 alive=true")
     );
     assert_eq!(live_owners(s.live_owners().await.unwrap()), ["E1"]);
 

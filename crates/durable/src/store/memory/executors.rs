@@ -33,7 +33,6 @@ impl State {
             }
             Some(row) if renew == Renewal::Register || row.lease_expires_ms > now => {
                 row.lease_expires_ms = expires;
-                row.row.lock_key = executor.lock_key;
                 true
             }
             Some(_) => false,

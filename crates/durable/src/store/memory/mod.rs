@@ -18,8 +18,6 @@
 //!   on a `tokio::time::Instant` taken at creation (deterministic under a
 //!   paused tokio clock), plus whatever [`MemoryStore::step_clock`] added;
 //!   one reading per operation (SQL reads it once per statement);
-//! - **session liveness**: no advisory lock; an owner is alive exactly
-//!   while its lease is ([`Store::open_liveness`] is `None`, as on SQLite);
 //! - **the user's database**: [`Store::connection`] is a disconnected
 //!   SeaORM handle, and transaction steps (`ctx.transaction`) fail with
 //!   [`DurableError::InvalidInput`]: they need a SQL database, the point of
@@ -49,9 +47,9 @@ use uuid::Uuid;
 
 use super::sql::IdSource;
 use super::{
-    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, Liveness,
-    NewChild, NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store,
-    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
+    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store, StoreResult,
+    StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::DurableError;
 use crate::read::{WorkflowSummary, WorkflowTree};
@@ -200,10 +198,6 @@ impl Store for MemoryStore {
 
     async fn live_owners(&self) -> StoreResult<Vec<ExecutorRow>> {
         self.with(|state, now| Ok(state.live_owners(now)))
-    }
-
-    async fn open_liveness(&self) -> StoreResult<Option<Arc<dyn Liveness>>> {
-        Ok(None)
     }
 
     async fn start_root(&self, root: &NewRoot<'_>) -> StoreResult<Started> {

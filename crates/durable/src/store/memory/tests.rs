@@ -18,7 +18,6 @@ fn executor(n: u128) -> ExecutorRow {
         hostname: "h".into(),
         pid: 1,
         pid_started: 1,
-        lock_key: None,
     }
 }
 
@@ -150,7 +149,6 @@ async fn no_user_database_no_transaction_steps_no_notifications() {
     let typed =
         |e: DurableError| matches!(e, DurableError::InvalidInput(m) if m.contains("SQL database"));
     assert!(typed(store.begin_user_transaction().await.unwrap_err()));
-    assert!(store.open_liveness().await.unwrap().is_none());
     store.notify("default").await.unwrap();
     // `listen` returns at once (polling covers it).
     let wake = Arc::new(tokio::sync::Notify::new());

@@ -132,7 +132,6 @@ impl<'a> Row<'a> {
             hostname: self.get("hostname")?,
             pid: self.get("pid")?,
             pid_started: self.get("pid_started")?,
-            lock_key: self.get("lock_key")?,
         })
     }
 }

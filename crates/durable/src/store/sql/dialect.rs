@@ -9,9 +9,9 @@
 //! The fragments: the database clock in epoch milliseconds (one reading
 //! per statement, so a statement never sees two different times), row
 //! locks (management calls and claims lock, a checkpoint holds the
-//! workflow row shared while it checks the lease), the liveness of an
-//! executor's session (its advisory lock, unless the server restarted
-//! since its last beat), and how a JSON array parameter is read as a set.
+//! workflow row shared while it checks the lease), the time at the moment
+//! of reading (for a decision taken after a row lock was waited for), and
+//! how a JSON array parameter is read as a set.
 
 /// Instantiate a statements struct for both backends: `$builder` is a macro
 /// taking the fragments and returning the struct; the result is indexed by
@@ -27,23 +27,10 @@ macro_rules! dialects {
                 now = "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000)::BIGINT",
                 lock_row = " FOR UPDATE",
                 fence_row = " FOR SHARE",
-                // The lock counts once the owner had a chance to take it on
-                // this server run: a restart drops every session lock at
-                // once, so an owner whose last beat (`beat_ms`) came before
-                // the server (re)started is judged by its lease alone until
-                // it beats again (v3 executors never write `beat_ms`: the
-                // lock counts for them as before). A crashed backend makes
-                // the server reinitialise without a new postmaster; the
-                // shared statistics are reset then, so the later of the two
-                // times is when the locks were last dropped.
-                lock_held = " AND (e.lock_key IS NULL \
-                    OR e.beat_ms < (EXTRACT(EPOCH FROM GREATEST(pg_postmaster_start_time(), \
-                      pg_stat_get_bgwriter_stat_reset_time())) * 1000)::BIGINT \
-                    OR EXISTS (SELECT 1 FROM pg_locks l \
-                    WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
-                    AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \
-                    AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())))",
                 skip_locked = " FOR UPDATE SKIP LOCKED",
+                // The time now, not at the statement's start: for what a
+                // statement decides after waiting for a row lock.
+                clock_now = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
                 json_list = ("(SELECT jsonb_array_elements_text(", "::JSONB))")
             ),
             // SQLite: one writer at a time, so statements are already
@@ -53,8 +40,8 @@ macro_rules! dialects {
                 now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
                 lock_row = "",
                 fence_row = "",
-                lock_held = "",
                 skip_locked = "",
+                clock_now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
                 json_list = ("(SELECT value FROM json_each(", "))")
             ),
         ];
@@ -62,15 +49,14 @@ macro_rules! dialects {
 }
 
 /// The owner of a `durable_workflow` row (unaliased) is alive: an executor
-/// row with a live lease (and, on PostgreSQL, whose session still holds its
-/// advisory lock).
+/// row with a live lease by the database clock. (Nothing else counts: a
+/// lost connection is no proof that its process died; see `identity`.)
 macro_rules! owner_alive {
-    ($now:literal, $lock_held:literal) => {
+    ($now:literal) => {
         concat!(
             "EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = durable_workflow.owner_id \
              AND e.lease_expires_ms > ",
             $now,
-            $lock_held,
             ")"
         )
     };
@@ -79,11 +65,8 @@ macro_rules! owner_alive {
 /// The owner of a `durable_workflow` row is dead: the condition under which
 /// another executor may take it over.
 macro_rules! owner_dead {
-    ($now:literal, $lock_held:literal) => {
-        concat!(
-            "NOT ",
-            $crate::store::sql::dialect::owner_alive!($now, $lock_held)
-        )
+    ($now:literal) => {
+        concat!("NOT ", $crate::store::sql::dialect::owner_alive!($now))
     };
 }
 

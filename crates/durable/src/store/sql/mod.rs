@@ -31,9 +31,9 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use super::{
-    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, Liveness,
-    NewChild, NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store,
-    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
+    Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store, StoreResult,
+    StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
 use crate::read::{WorkflowSummary, WorkflowTree};
@@ -422,13 +422,6 @@ impl Store for SqlStore {
 
     async fn live_owners(&self) -> StoreResult<Vec<ExecutorRow>> {
         self.live_owner_rows().await
-    }
-
-    async fn open_liveness(&self) -> StoreResult<Option<Arc<dyn Liveness>>> {
-        match self.dialect {
-            Dialect::Postgres => Ok(Some(Arc::new(executor::Session::open(self).await?))),
-            Dialect::Sqlite => Ok(None),
-        }
     }
 
     async fn start_root(&self, root: &NewRoot<'_>) -> StoreResult<Started> {

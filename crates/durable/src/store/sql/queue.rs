@@ -54,12 +54,12 @@ pub(super) struct QueueSql {
 /// its lease looks lapsed, as after a database restart: taking it again
 /// would run it twice), and due.
 macro_rules! claimable {
-    ($now:literal, $lock_held:literal, $me:literal) => {
+    ($now:literal, $me:literal) => {
         concat!(
             "status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR owner_id <> ",
             $me,
             " AND ",
-            owner_dead!($now, $lock_held),
+            owner_dead!($now),
             ") AND (available_ms IS NULL OR available_ms <= ",
             $now,
             ")"
@@ -68,7 +68,7 @@ macro_rules! claimable {
 }
 
 macro_rules! queue_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, lock_held = $lock_held:literal, skip_locked = $skip_locked:literal, json_list = ($lo:literal, $lc:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, json_list = ($lo:literal, $lc:literal)) => {
         QueueSql {
             enqueue: concat!(
                 "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, input, queue, priority, \
@@ -89,18 +89,18 @@ macro_rules! queue_sql {
                  key_concurrency = excluded.key_concurrency",
             running: concat!(
                 "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND status = 'RUNNING' \
-                 AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held)
+                 AND owner_id IS NOT NULL AND ", owner_alive!($now)
             ),
             started_since: concat!(
                 "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND started_ms > ", $now, " - $2"
             ),
             candidates: concat!(
                 "SELECT id FROM (SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, $lock_held, "$6"),
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
                  UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held, "$6"),
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
@@ -108,20 +108,20 @@ macro_rules! queue_sql {
             keyed_candidates: concat!(
                 "SELECT id FROM (SELECT id, concurrency_key, priority, created_ms, \
                    ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, created_ms, id) AS rank_in_key \
-                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $lock_held, "$6"),
+                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4)) c \
                  WHERE c.concurrency_key IS NULL OR c.rank_in_key + (SELECT COUNT(*) FROM durable_workflow \
                    WHERE queue = $1 AND status = 'RUNNING' AND concurrency_key = c.concurrency_key \
-                   AND owner_id IS NOT NULL AND ", owner_alive!($now, $lock_held), ") <= $7 \
+                   AND owner_id IS NOT NULL AND ", owner_alive!($now), ") <= $7 \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             orphans: concat!(
                 "SELECT id FROM (SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $lock_held, "$5"),
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
                  UNION ALL SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, $lock_held, "$5"),
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY available_ms LIMIT $4", $skip_locked, ") due) c \
                  ORDER BY created_ms, id LIMIT $4"
@@ -131,7 +131,7 @@ macro_rules! queue_sql {
                    attempts = attempts + 1, \
                    recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
                    started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
-                 WHERE id = $1 AND ", claimable!($now, $lock_held, "$2"), " RETURNING ", workflow_columns!()
+                 WHERE id = $1 AND ", claimable!($now, "$2"), " RETURNING ", workflow_columns!()
             ),
         }
     };

@@ -1,0 +1,141 @@
+//! Throwaway PostgreSQL schemas, for tests and benchmarks that share one
+//! server: each gets a schema of its own, reached through `search_path` in
+//! the URL, and drops it when done.
+//!
+//! A schema's name is an identifier, which SQL cannot bind as a value, so it
+//! is the one name this crate ever writes into SQL text: only after
+//! [`check_identifier`] accepted it, and quoted. This module is the single
+//! place that does it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), durable::DurableError> {
+//! let base = "postgres://postgres@127.0.0.1:5432/postgres";
+//! let url = durable::scratch::create_schema(base, "test_orders_1").await?;
+//! let db = durable::connect(&url).await?;
+//! durable::init(&db).await?; // the tables land in `test_orders_1`
+//! // ... run the test ...
+//! durable::scratch::drop_schema(base, "test_orders_1").await?;
+//! # Ok(()) }
+//! ```
+
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::error::DurableError;
+
+/// Longest identifier PostgreSQL keeps whole (`NAMEDATALEN - 1`).
+const MAX_IDENTIFIER: usize = 63;
+
+/// Accept `name` as a schema or database name only if it is a plain
+/// identifier: ASCII lower-case letters, digits and `_`, starting with a
+/// letter or `_`, at most 63 bytes.
+///
+/// # Errors
+/// [`DurableError::InvalidInput`] naming what is wrong with it.
+///
+/// ```
+/// assert!(durable::scratch::check_identifier("bench_42").is_ok());
+/// assert!(durable::scratch::check_identifier("x; DROP TABLE t").is_err());
+/// ```
+pub fn check_identifier(name: &str) -> Result<(), DurableError> {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let starts_well = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !plain || !starts_well || name.len() > MAX_IDENTIFIER {
+        return Err(DurableError::InvalidInput(format!(
+            "{name:?} is not a plain identifier (a-z, 0-9 and _, starting with a letter \
+             or _, at most {MAX_IDENTIFIER} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+/// Create schema `name` on the server of `base_url` and return `base_url`
+/// with its `search_path` set to it.
+///
+/// # Errors
+/// [`DurableError::InvalidInput`] for a name [`check_identifier`] refuses;
+/// [`DurableError::Db`] if the server cannot be reached or the schema exists.
+pub async fn create_schema(base_url: &str, name: &str) -> Result<String, DurableError> {
+    run_ddl(base_url, name, "CREATE SCHEMA").await?;
+    Ok(with_search_path(base_url, name))
+}
+
+/// Drop schema `name` and everything in it, if it exists.
+///
+/// # Errors
+/// As [`create_schema`].
+pub async fn drop_schema(base_url: &str, name: &str) -> Result<(), DurableError> {
+    run_ddl(base_url, name, "DROP SCHEMA IF EXISTS").await?;
+    Ok(())
+}
+
+/// Create database `name` on the server of `admin_url`.
+///
+/// # Errors
+/// As [`create_schema`].
+pub async fn create_database(admin_url: &str, name: &str) -> Result<(), DurableError> {
+    run_ddl(admin_url, name, "CREATE DATABASE").await
+}
+
+/// `base_url` with `search_path` set to `schema` (as a connection option).
+pub fn with_search_path(base_url: &str, schema: &str) -> String {
+    let sep = if base_url.contains('?') { '&' } else { '?' };
+    format!("{base_url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// `<command> "<name>"` (plus `CASCADE` for a drop), on a connection of its
+/// own. The name was checked to be a plain identifier and is quoted, so it
+/// cannot be anything but one name.
+async fn run_ddl(url: &str, name: &str, command: &str) -> Result<(), DurableError> {
+    check_identifier(name)?;
+    let cascade = if command.starts_with("DROP") {
+        " CASCADE"
+    } else {
+        ""
+    };
+    let admin = Database::connect(url).await?;
+    let done = admin
+        .execute_unprepared(&format!("{command} \"{name}\"{cascade}"))
+        .await;
+    admin.close().await.ok();
+    done?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_identifiers_pass() {
+        for good in ["t_1", "_x", "bench_0123abcd"] {
+            assert!(check_identifier(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(64);
+        for bad in [
+            "", "1abc", "Abc", "a-b", "a b", "a\"b", "a;b", "a\0b", "é", &long,
+        ] {
+            let err = check_identifier(bad).unwrap_err();
+            assert!(
+                matches!(err, DurableError::InvalidInput(_)),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_search_path_is_added_as_an_option() {
+        assert_eq!(
+            with_search_path("postgres://h/db", "s"),
+            "postgres://h/db?options=-c%20search_path%3Ds"
+        );
+        assert_eq!(
+            with_search_path("postgres://h/db?sslmode=disable", "s"),
+            "postgres://h/db?sslmode=disable&options=-c%20search_path%3Ds"
+        );
+    }
+}
