@@ -60,17 +60,12 @@ struct Peaks {
 }
 
 /// Executors' liveness as the SDK decides it (`owner_alive!` in
-/// `crates/durable/src/store/sql.rs`): a live lease and, on PostgreSQL, the
-/// session advisory lock still held.
+/// `crates/durable/src/store/sql/dialect.rs`): a live lease.
 fn owner_alive(backend: Backend) -> &'static str {
     match backend {
         Backend::Postgres => {
             "EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = t.owner_id \
-             AND e.lease_expires_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT \
-             AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l \
-               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 \
-               AND l.classid::BIGINT = 1685418593 AND l.objid::BIGINT = e.lock_key \
-               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))))"
+             AND e.lease_expires_ms > (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)"
         }
         Backend::Sqlite => {
             "EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = t.owner_id \
@@ -548,8 +543,8 @@ async fn kill_and_restart(s: Scenario) {
         "the per-key limit was never reached"
     );
     assert!(!verdict.first_resume.is_empty(), "no kill hit running work");
-    // A dead executor's work is taken over when its death is known (session
-    // lost on PostgreSQL, process gone on this host), not when its lease ends.
+    // A dead executor's work is taken over when its death is known (its
+    // process gone on this host), not when its lease ends.
     assert!(
         verdict.late.is_empty(),
         "resumed only after the lease expired: {:#?}",

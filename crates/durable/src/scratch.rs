@@ -60,17 +60,22 @@ pub fn check_identifier(name: &str) -> Result<(), DurableError> {
 /// [`DurableError::InvalidInput`] for a name [`check_identifier`] refuses;
 /// [`DurableError::Db`] if the server cannot be reached or the schema exists.
 pub async fn create_schema(base_url: &str, name: &str) -> Result<String, DurableError> {
-    run_ddl(base_url, name, "CREATE SCHEMA").await?;
-    Ok(with_search_path(base_url, name))
+    run_ddl(base_url, "CREATE SCHEMA", name, "").await?;
+    with_search_path(base_url, name)
 }
 
-/// Drop schema `name` and everything in it, if it exists.
+/// Drop schema `name` and everything in it, if it exists. The server's
+/// own schemas (`public`, `information_schema`, `pg_*`) are refused.
 ///
 /// # Errors
 /// As [`create_schema`].
 pub async fn drop_schema(base_url: &str, name: &str) -> Result<(), DurableError> {
-    run_ddl(base_url, name, "DROP SCHEMA IF EXISTS").await?;
-    Ok(())
+    if name == "public" || name == "information_schema" || name.starts_with("pg_") {
+        return Err(DurableError::InvalidInput(format!(
+            "schema {name:?} is not a scratch schema; refusing to drop it"
+        )));
+    }
+    run_ddl(base_url, "DROP SCHEMA IF EXISTS", name, " CASCADE").await
 }
 
 /// Create database `name` on the server of `admin_url`.
@@ -78,32 +83,41 @@ pub async fn drop_schema(base_url: &str, name: &str) -> Result<(), DurableError>
 /// # Errors
 /// As [`create_schema`].
 pub async fn create_database(admin_url: &str, name: &str) -> Result<(), DurableError> {
-    run_ddl(admin_url, name, "CREATE DATABASE").await
+    run_ddl(admin_url, "CREATE DATABASE", name, "").await
 }
 
 /// `base_url` with `search_path` set to `schema` (as a connection option).
-pub fn with_search_path(base_url: &str, schema: &str) -> String {
+///
+/// # Errors
+/// [`DurableError::InvalidInput`] for a name [`check_identifier`] refuses
+/// (anything else could add options to the URL).
+pub fn with_search_path(base_url: &str, schema: &str) -> Result<String, DurableError> {
+    check_identifier(schema)?;
     let sep = if base_url.contains('?') { '&' } else { '?' };
-    format!("{base_url}{sep}options=-c%20search_path%3D{schema}")
+    Ok(format!(
+        "{base_url}{sep}options=-c%20search_path%3D{schema}"
+    ))
 }
 
-/// `<command> "<name>"` (plus `CASCADE` for a drop), on a connection of its
-/// own. The name was checked to be a plain identifier and is quoted, so it
-/// cannot be anything but one name.
-async fn run_ddl(url: &str, name: &str, command: &str) -> Result<(), DurableError> {
+/// How long a scratch statement may wait for a lock (a session idle in a
+/// transaction on the schema would otherwise hold a drop for ever).
+const LOCK_TIMEOUT: &str = "SET lock_timeout = '10s'";
+
+/// `<command> "<name>"<suffix>` on a connection of its own. The name was
+/// checked to be a plain identifier and is quoted, so it cannot be
+/// anything but one name.
+async fn run_ddl(url: &str, command: &str, name: &str, suffix: &str) -> Result<(), DurableError> {
     check_identifier(name)?;
-    let cascade = if command.starts_with("DROP") {
-        " CASCADE"
-    } else {
-        ""
-    };
     let admin = Database::connect(url).await?;
-    let done = admin
-        .execute_unprepared(&format!("{command} \"{name}\"{cascade}"))
-        .await;
+    let done = match admin.execute_unprepared(LOCK_TIMEOUT).await {
+        Ok(_) => admin
+            .execute_unprepared(&format!("{command} \"{name}\"{suffix}"))
+            .await
+            .map(|_| ()),
+        Err(err) => Err(err),
+    };
     admin.close().await.ok();
-    done?;
-    Ok(())
+    Ok(done?)
 }
 
 #[cfg(test)]
@@ -130,12 +144,24 @@ mod tests {
     #[test]
     fn the_search_path_is_added_as_an_option() {
         assert_eq!(
-            with_search_path("postgres://h/db", "s"),
+            with_search_path("postgres://h/db", "s").unwrap(),
             "postgres://h/db?options=-c%20search_path%3Ds"
         );
         assert_eq!(
-            with_search_path("postgres://h/db?sslmode=disable", "s"),
+            with_search_path("postgres://h/db?sslmode=disable", "s").unwrap(),
             "postgres://h/db?sslmode=disable&options=-c%20search_path%3Ds"
         );
+        assert!(with_search_path("postgres://h/db", "x&host=evil").is_err());
+    }
+
+    #[tokio::test]
+    async fn server_schemas_are_not_dropped() {
+        for name in ["public", "information_schema", "pg_catalog"] {
+            let err = drop_schema("postgres://unused", name).await.unwrap_err();
+            assert!(
+                matches!(err, DurableError::InvalidInput(_)),
+                "{name}: {err:?}"
+            );
+        }
     }
 }

@@ -147,6 +147,7 @@ async fn a_workflow_never_runs_twice_at_once_in_one_worker(backend: Backend) {
 both_backends!(
     a_lapsed_lease_starts_no_step,
     a_workflow_never_runs_twice_at_once_in_one_worker,
+    a_full_pool_does_not_starve_the_heartbeat,
 );
 
 /// A transaction step whose transaction cannot open for longer than the
@@ -218,4 +219,32 @@ fn counted_in_transaction(
             Ok(value)
         })
     }
+}
+
+/// Every connection of the user's pool is held (by long transaction steps,
+/// or the user's own queries) for three leases: the heartbeats, on a
+/// connection of their own, keep the lease alive, and the workflow goes on
+/// once the pool is free again.
+async fn a_full_pool_does_not_starve_the_heartbeat(backend: Backend) {
+    use durable::sea_orm::{ConnectOptions, Database, TransactionTrait};
+    let t = TestDb::new(backend).await;
+    let mut options = ConnectOptions::new(t.url.clone());
+    options.max_connections(2).min_connections(0);
+    let pool = Database::connect(options).await.unwrap();
+    let executor = Executor::with_lease(&pool, Duration::from_secs(1));
+    let ctx = executor.start("full", "full-1", None).await.unwrap();
+    let a = Arc::new(AtomicU32::new(0));
+    let _: u32 = ctx.step("a", common::counted(&a, 1)).await.unwrap();
+    let held = (pool.begin().await.unwrap(), pool.begin().await.unwrap());
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            common::lease_live(&t, executor.id()).await,
+            "the lease ran out while the pool was full"
+        );
+    }
+    drop(held);
+    let b: u32 = ctx.step("b", common::counted(&a, 2)).await.unwrap();
+    ctx.complete(&"done").await.unwrap();
+    assert_eq!((b, a.load(Ordering::SeqCst)), (2, 2));
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{Backend, TestDb};
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement, TransactionTrait};
 use durable::{DurableError, Executor};
 use std::time::Duration;
 
@@ -64,6 +64,42 @@ async fn lost_connections_of_a_live_executor_do_not_read_as_death() {
         (r.status.as_str(), r.owner_id, r.lease_epoch),
         ("COMPLETED", Some(first.id()), 1)
     );
+}
+
+/// A takeover reads the owner's executor row as it is now, not as its
+/// snapshot had it: while a renewal of an expired-looking lease is still
+/// in flight (it holds the row's lock), the owner counts as alive; once it
+/// is gone without renewing, the work is taken over. (Here the test holds
+/// the lock, as a renewal that has not committed yet would.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_in_flight_keeps_its_owner_alive() {
+    let t = TestDb::new(Backend::Postgres).await;
+    // A lease of 300 s: its first beat is 100 s away, after the test.
+    let first = Executor::with_lease(&t.db, Duration::from_secs(300));
+    let ctx = first.start("job", "job-2", None).await.unwrap();
+    let _: u32 = ctx.step("one", || async { Ok(1) }).await.unwrap();
+    common::expire(&t.db, first.id()).await;
+    let renewal = t.db.begin().await.unwrap();
+    let stmt = Statement::from_sql_and_values(
+        t.db.get_database_backend(),
+        "SELECT id FROM durable_executor WHERE id = $1 FOR UPDATE",
+        [first.id().into()],
+    );
+    assert!(renewal.query_one_raw(stmt).await.unwrap().is_some());
+
+    let second = Executor::new(&t.db);
+    let err = second.start("job", "job-2", None).await.unwrap_err();
+    assert!(matches!(err, DurableError::StepLocked(_)), "{err:?}");
+    assert!(
+        second.recover().await.unwrap().is_empty(),
+        "released the work of an owner whose renewal is in flight"
+    );
+    // The renewal does not happen: now the owner is dead.
+    renewal.rollback().await.unwrap();
+    let taken = second.start("job", "job-2", None).await.unwrap();
+    let one: u32 = taken.step("one", || async { Ok(100) }).await.unwrap();
+    assert_eq!(one, 1);
+    taken.complete(&1).await.unwrap();
 }
 
 /// `durable::connect` asks the server to probe every connection, so a

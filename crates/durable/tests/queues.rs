@@ -151,29 +151,6 @@ fn max_overlap<'a>(rows: impl Iterator<Item = &'a task::Model>) -> usize {
     max as usize
 }
 
-/// The database clock in epoch ms, as the SDK reads it.
-fn db_now(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
-        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-    }
-}
-
-/// Whether the executor's lease is live (database clock).
-async fn lease_live(t: &TestDb, id: Uuid) -> bool {
-    let sql = format!(
-        "SELECT COUNT(*) FROM durable_executor WHERE id = $1 AND lease_expires_ms > {}",
-        db_now(t.backend)
-    );
-    let stmt = Statement::from_sql_and_values(
-        t.db.get_database_backend(),
-        &sql,
-        [common::id_value(&t.db, id)],
-    );
-    let row = t.db.query_one_raw(stmt).await.unwrap().unwrap();
-    row.try_get_by_index::<i64>(0).unwrap() == 1
-}
-
 /// Peaks of RUNNING workflows of live executors (the SDK's rule, as in
 /// `owner_alive!`): in all, per concurrency key, per executor.
 #[derive(Debug, Default, Clone, Copy)]
@@ -184,19 +161,11 @@ struct Peaks {
 }
 
 fn sampler(t: &TestDb, queue: &'static str) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Peaks>) {
-    let alive = match t.backend {
-        Backend::Postgres => {
-            "AND (e.lock_key IS NULL OR EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' \
-             AND l.granted AND l.objsubid = 2 AND l.classid::BIGINT = 1685418593 \
-             AND l.objid::BIGINT = e.lock_key))"
-        }
-        Backend::Sqlite => "",
-    };
     let sql = format!(
         "SELECT t.owner_id, t.concurrency_key FROM durable_workflow t JOIN durable_executor e \
          ON e.id = t.owner_id WHERE t.parent_id IS NULL AND t.queue = $1 \
-         AND t.status = 'RUNNING' AND e.lease_expires_ms > {} {alive}",
-        db_now(t.backend)
+         AND t.status = 'RUNNING' AND e.lease_expires_ms > {}",
+        common::db_now(t.backend)
     );
     let (db, stop) = (t.db.clone(), Arc::new(AtomicBool::new(false)));
     let flag = stop.clone();
@@ -536,7 +505,7 @@ async fn graceful_shutdown_releases_everything(backend: Backend) {
             );
         }
         assert!(
-            !lease_live(&t, id).await,
+            !common::lease_live(&t, id).await,
             "the stopped worker still looks alive"
         );
         if !grace.is_zero() {

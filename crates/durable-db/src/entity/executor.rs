@@ -3,14 +3,12 @@
 //! table holds ids as text since schema v2, the view gives the blobs this
 //! entity decodes).
 //!
-//! On PostgreSQL an executor also holds a session advisory lock on a
-//! connection of its own: when the process dies the server drops the
-//! session and the lock with it, so others notice within moments, not
-//! after the lease.
 //! An executor is alive while `lease_expires_ms` lies in the future by the
-//! database clock; its heartbeat pushes the expiry forward. `hostname`,
-//! `pid` and `pid_started` let an executor on the same host notice at once
-//! that the owner process is gone, without waiting for the lease.
+//! database clock; its heartbeat pushes the expiry forward. `hostname`
+//! (the host name with its boot id and pid namespace, `name boot=<id>
+//! pidns=<ns>`), `pid` and `pid_started` let an executor on the same host
+//! notice at once that the owner process is gone, without waiting for the
+//! lease.
 #![allow(missing_docs)]
 
 use sea_orm::entity::prelude::*;
@@ -28,8 +26,8 @@ pub struct Model {
     pub pid_started: i64,
     pub started_ms: i64,
     pub lease_expires_ms: i64,
-    /// PostgreSQL: the session advisory lock `(DURABLE, lock_key)` the
-    /// executor holds on a connection of its own while it lives.
+    /// Written by earlier versions (a session advisory lock they held on
+    /// PostgreSQL); NULL from this one on, and read by nothing.
     pub lock_key: Option<i64>,
 }
 

@@ -11,7 +11,7 @@ use crate::ledger::{FaultKind, Report};
 use crate::workload::now_ms;
 
 /// `pg_ctl stop -m immediate` and a start, while 3 workers run: every
-/// session and advisory lock dropped at once, crash recovery on start.
+/// connection dropped at once, crash recovery on start.
 /// Short: 2 restarts in 10 s; long: 60 in 3 minutes.
 pub async fn server_crash_restart(suite: &Suite) -> Report {
     let restarts = suite.pick(2, 60);

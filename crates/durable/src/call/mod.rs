@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use crate::codec;
 use crate::ctx::Ctx;
 use crate::error::DurableError;
+use crate::identity::Proof;
 use crate::status::{Status, StepKind};
 use crate::store::{Check, Checkpoint, Entry};
 use decide::{Decision, Refusal};
@@ -64,12 +65,12 @@ impl Calls {
 }
 
 /// A call that may run: the database time of the check, its unfinished
-/// entry if it has one, and the lease generation the check was read under.
+/// entry if it has one, and the proof of the lease the check was read under.
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) started_ms: i64,
     pub(crate) entry: Option<Entry>,
-    pub(crate) generation: u64,
+    pub(crate) proof: Proof,
 }
 
 /// What [`Ctx::prepare`] decided.
@@ -105,14 +106,13 @@ impl Ctx {
         if self.lease.is_none() {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
         }
-        let (check, generation) = self.check_under_lease(call).await?;
+        let (check, proof) = self.check_under_lease(call).await?;
         tracing::debug!(
             workflow.id = %self.id,
             step = %call.key,
             holder_epoch = ?check.as_ref().map(|c| c.holder_epoch),
             our_epoch = ?self.lease.as_ref().map(|l| l.epoch),
             entry = ?check.as_ref().and_then(|c| c.entry.as_ref()).map(|e| e.status),
-            generation,
             "checked"
         );
         let decision = decide::from_check(
@@ -122,41 +122,40 @@ impl Ctx {
             self.executor.is_draining(),
         );
         match self.decided(call, decision)? {
-            Prepared::Run(run) => Ok(Prepared::Run(Run { generation, ..run })),
+            Prepared::Run(run) => Ok(Prepared::Run(Run { proof, ..run })),
             replay => Ok(replay),
         }
     }
 
-    /// Whether the check behind `run` still stands: the lease is proven now
-    /// and has not lapsed since the check was read, so nobody can have
-    /// taken the workflow over in between. A body that does not start right
-    /// after its check (a transaction step waits to open its transaction,
-    /// which on a busy SQLite file or a silent connection can take longer
-    /// than a lease) asks this first, and checks again if it does not.
+    /// Whether the check behind `run` still stands: the proof it was read
+    /// under still holds, so nobody can have taken the workflow over since.
+    /// A body that does not start right after its check (a transaction
+    /// step waits to open its transaction, which on a busy SQLite file or a
+    /// silent connection can take longer than a lease) asks this first, and
+    /// checks again if it does not.
     pub(crate) fn still_under_lease(&self, run: &Run) -> bool {
-        self.executor.lease_proven() && self.executor.lease_generation() == run.generation
+        self.executor.holds(&run.proof)
     }
 
-    /// The check read, taken and answered while this executor can prove
-    /// its lease current (no round trip: the last beat's answer tells).
-    /// An answer that arrives after the proven lease ran out, or after the
-    /// lease lapsed and was registered again (a reply held up by a silent
-    /// connection, a stalled process), may be stale: another executor may
-    /// have taken the workflow over and finished this call since it was
-    /// read. It is read again, a few times at most.
-    async fn check_under_lease(&self, call: &Call) -> Result<(Option<Check>, u64), DurableError> {
+    /// The check read, sent under a proven lease and answered before that
+    /// proof ran out (no round trip: the beats' answers tell). An answer
+    /// that arrives later (a reply held up by a silent connection, a
+    /// stalled process), or after the lease lapsed, may be stale: another
+    /// executor may have taken the workflow over and finished this call
+    /// since it was read. It is read again, a few times at most.
+    async fn check_under_lease(&self, call: &Call) -> Result<(Option<Check>, Proof), DurableError> {
         for _ in 0..STALE_CHECKS {
             self.executor.await_proven_lease().await?;
-            let generation = self.executor.lease_generation();
+            let proof = self.executor.proof();
             let check = self
                 .store
                 .check(self.id, self.is_root(), self.holder(), call.position)
                 .await?;
-            // Proven now, and without a lapse since it was sent: the
-            // lease was live all along (renewals of one generation leave
-            // no gap), so nobody can have taken the workflow over.
-            if self.executor.lease_proven() && self.executor.lease_generation() == generation {
-                return Ok((check, generation));
+            // The proof in force when the read was sent still holds: the
+            // lease was live when the read ran, and nobody can have taken
+            // the workflow over before the proof runs out.
+            if self.executor.holds(&proof) {
+                return Ok((check, proof));
             }
             tracing::debug!(workflow.id = %self.id, step = %call.key, "check answered after the proven lease; reading again");
         }
@@ -172,7 +171,7 @@ impl Ctx {
             Decision::Run { started_ms, entry } => Ok(Prepared::Run(Run {
                 started_ms,
                 entry,
-                generation: self.executor.lease_generation(),
+                proof: self.executor.proof(),
             })),
             Decision::Refuse(refusal) => Err(self.refusal(call, refusal)),
         }

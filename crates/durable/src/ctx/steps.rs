@@ -246,9 +246,7 @@ impl Ctx {
                     workflow.id = %self.id,
                     step = %call.key,
                     ?waited,
-                    check_generation = run.generation,
-                    generation = self.executor.lease_generation(),
-                    proven = self.executor.lease_proven(),
+                    still_under_lease = self.still_under_lease(&run),
                     "slow transaction open"
                 );
             }

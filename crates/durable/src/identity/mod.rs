@@ -95,9 +95,19 @@ impl Proven {
     }
 
     fn holds(&self) -> bool {
-        let now = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        now < self.until_ms.load(Ordering::SeqCst)
+        self.elapsed_ms() < self.until_ms.load(Ordering::SeqCst)
     }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// A snapshot of the proven lease (see [`ExecutorCore::proof`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Proof {
+    until_ms: u64,
+    generation: u64,
 }
 
 impl std::fmt::Debug for ExecutorCore {
@@ -212,6 +222,26 @@ impl ExecutorCore {
     /// Whether the lease is proven now (see the module docs).
     pub(crate) fn lease_proven(&self) -> bool {
         self.proven.holds()
+    }
+
+    /// The proof of the lease as it stands now: until when, in which
+    /// generation. A read sent now is known to have run under a live lease
+    /// if its answer arrives while this proof [`holds`](Self::holds): the
+    /// proof came from beats answered, so committed, before the read was
+    /// sent, and no one can take the work over before it runs out. (A
+    /// proof renewed by a beat answered after the read was sent says
+    /// nothing of when the read ran.)
+    pub(crate) fn proof(&self) -> Proof {
+        Proof {
+            until_ms: self.proven.until_ms.load(Ordering::SeqCst),
+            generation: self.lease_generation(),
+        }
+    }
+
+    /// Whether `proof` still holds: its time has not run out and the
+    /// lease has not lapsed since.
+    pub(crate) fn holds(&self, proof: &Proof) -> bool {
+        self.proven.elapsed_ms() < proof.until_ms && self.lease_generation() == proof.generation
     }
 
     /// Wait until the lease is proven, at most one lease long (a beat

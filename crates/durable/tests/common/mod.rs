@@ -318,3 +318,23 @@ pub async fn until_key(
     }
     panic!("{key} never reached the expected state");
 }
+
+/// The database clock in epoch ms, as the SDK reads it.
+pub fn db_now(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+        Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    }
+}
+
+/// Whether the executor's lease is live (database clock).
+pub async fn lease_live(t: &TestDb, id: Uuid) -> bool {
+    let sql = format!(
+        "SELECT COUNT(*) FROM durable_executor WHERE id = $1 AND lease_expires_ms > {}",
+        db_now(t.backend)
+    );
+    let stmt =
+        Statement::from_sql_and_values(t.db.get_database_backend(), &sql, [id_value(&t.db, id)]);
+    let row = t.db.query_one_raw(stmt).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap() == 1
+}

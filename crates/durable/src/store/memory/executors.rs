@@ -1,5 +1,5 @@
-//! Executors: lease rows and heartbeats (`sql/executor.rs`). There is no
-//! session lock here, so an owner is alive exactly while its lease is.
+//! Executors: lease rows and heartbeats (`sql/executor.rs`): an owner is
+//! alive exactly while its lease is.
 
 use std::collections::BTreeSet;
 
@@ -10,8 +10,8 @@ use crate::store::{ExecutorRow, Renewal};
 
 impl State {
     /// `upsert`: register, or renew unless a renewal finds the lease
-    /// expired; whether the lease is live afterwards. Only the lease (and
-    /// the lock key) of an existing row change, as on SQL.
+    /// expired; whether the lease is live afterwards. Only the lease of an
+    /// existing row changes, as on SQL.
     pub(super) fn heartbeat(
         &mut self,
         executor: &ExecutorRow,

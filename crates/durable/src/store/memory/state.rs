@@ -85,8 +85,7 @@ pub(super) fn unfinished(status: Status) -> bool {
 
 impl State {
     /// `owner_alive`: an executor row with a live lease by the store
-    /// clock. (There is no session lock here: the lease alone counts, as
-    /// on SQLite.)
+    /// clock. (No renewal is ever in flight here: operations are atomic.)
     pub(super) fn owner_alive(&self, owner: Option<Uuid>, now: i64) -> bool {
         owner
             .and_then(|id| self.executors.get(&id))

@@ -31,6 +31,8 @@ macro_rules! dialects {
                 // The time now, not at the statement's start: for what a
                 // statement decides after waiting for a row lock.
                 clock_now = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
+                // See `owner_dead`.
+                owner_lock = " FOR SHARE SKIP LOCKED",
                 json_list = ("(SELECT jsonb_array_elements_text(", "::JSONB))")
             ),
             // SQLite: one writer at a time, so statements are already
@@ -42,6 +44,7 @@ macro_rules! dialects {
                 fence_row = "",
                 skip_locked = "",
                 clock_now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+                owner_lock = "",
                 json_list = ("(SELECT value FROM json_each(", "))")
             ),
         ];
@@ -63,10 +66,26 @@ macro_rules! owner_alive {
 }
 
 /// The owner of a `durable_workflow` row is dead: the condition under which
-/// another executor may take it over.
+/// another executor may take it over. No executor row, or one whose lease
+/// has expired, read from the row as it is now, not as the statement's
+/// snapshot had it: on PostgreSQL the executor row is locked for the read
+/// (`$owner_lock`, `FOR SHARE SKIP LOCKED`), so a renewal that is still
+/// committing (its lock held) makes the owner count as alive this time,
+/// and one that committed since the snapshot is seen. Without it a
+/// takeover could read an old expiry while the owner's renewal commits,
+/// and the owner, proven by that renewal, would run on beside it.
+/// (SQLite runs one writer at a time: nothing is in flight.)
 macro_rules! owner_dead {
-    ($now:literal) => {
-        concat!("NOT ", $crate::store::sql::dialect::owner_alive!($now))
+    ($now:literal, $owner_lock:literal) => {
+        concat!(
+            "(NOT EXISTS (SELECT 1 FROM durable_executor e WHERE e.id = durable_workflow.owner_id) \
+             OR EXISTS (SELECT 1 FROM (SELECT e.lease_expires_ms FROM durable_executor e \
+               WHERE e.id = durable_workflow.owner_id",
+            $owner_lock,
+            ") l WHERE l.lease_expires_ms <= ",
+            $now,
+            "))"
+        )
     };
 }
 

@@ -7,6 +7,7 @@
 //! (enqueue and claims), `manage` (transitions and wake-ups), `read` (the
 //! read model). Rows are decoded by column name in `decode`.
 
+mod beats;
 mod decode;
 mod dialect;
 mod executor;
@@ -86,6 +87,8 @@ pub(crate) struct SqlStore {
     unsupported: Option<DbBackend>,
     /// How long one statement may take (see [`STATEMENT_DEADLINE`]).
     deadline: Duration,
+    /// The heartbeats' own connection (see `beats`).
+    beats: Arc<beats::BeatConnection>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -110,6 +113,7 @@ impl SqlStore {
             ids: Arc::new(Uuid::new_v4),
             unsupported,
             deadline: Self::default_deadline(dialect),
+            beats: Arc::default(),
         }
     }
 
@@ -409,6 +413,21 @@ impl Store for SqlStore {
         lease_ms: i64,
         renew: Renewal,
     ) -> StoreResult<bool> {
+        // On the beat connection; if that fails, it is given up and the
+        // beat goes through the pool (whatever answers first proves it).
+        self.supported()?;
+        match self.beats.get(&self.db, self.dialect).await {
+            Ok(db) => match self.upsert_executor(&db, executor, lease_ms, renew).await {
+                Ok(renewed) => return Ok(renewed),
+                Err(err) => {
+                    self.beats.reset();
+                    tracing::debug!(error = %err, "heartbeat on its own connection failed; through the pool");
+                }
+            },
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot open the heartbeat connection; through the pool")
+            }
+        }
         retry_transient(|| self.upsert_executor(&self.db, executor, lease_ms, renew)).await
     }
 

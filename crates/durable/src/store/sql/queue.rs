@@ -54,12 +54,12 @@ pub(super) struct QueueSql {
 /// its lease looks lapsed, as after a database restart: taking it again
 /// would run it twice), and due.
 macro_rules! claimable {
-    ($now:literal, $me:literal) => {
+    ($now:literal, $owner_lock:literal, $me:literal) => {
         concat!(
             "status IN ('PENDING', 'RUNNING') AND (owner_id IS NULL OR owner_id <> ",
             $me,
             " AND ",
-            owner_dead!($now),
+            owner_dead!($now, $owner_lock),
             ") AND (available_ms IS NULL OR available_ms <= ",
             $now,
             ")"
@@ -68,7 +68,7 @@ macro_rules! claimable {
 }
 
 macro_rules! queue_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, json_list = ($lo:literal, $lc:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal)) => {
         QueueSql {
             enqueue: concat!(
                 "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, input, queue, priority, \
@@ -96,11 +96,11 @@ macro_rules! queue_sql {
             ),
             candidates: concat!(
                 "SELECT id FROM (SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, "$6"),
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
                  UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, "$6"),
+                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
@@ -108,7 +108,7 @@ macro_rules! queue_sql {
             keyed_candidates: concat!(
                 "SELECT id FROM (SELECT id, concurrency_key, priority, created_ms, \
                    ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, created_ms, id) AS rank_in_key \
-                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, "$6"),
+                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $owner_lock, "$6"),
                 "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4)) c \
                  WHERE c.concurrency_key IS NULL OR c.rank_in_key + (SELECT COUNT(*) FROM durable_workflow \
                    WHERE queue = $1 AND status = 'RUNNING' AND concurrency_key = c.concurrency_key \
@@ -117,11 +117,11 @@ macro_rules! queue_sql {
             ),
             orphans: concat!(
                 "SELECT id FROM (SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, "$5"),
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
                  UNION ALL SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, "$5"),
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY available_ms LIMIT $4", $skip_locked, ") due) c \
                  ORDER BY created_ms, id LIMIT $4"
@@ -131,7 +131,7 @@ macro_rules! queue_sql {
                    attempts = attempts + 1, \
                    recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
                    started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
-                 WHERE id = $1 AND ", claimable!($now, "$2"), " RETURNING ", workflow_columns!()
+                 WHERE id = $1 AND ", claimable!($now, $owner_lock, "$2"), " RETURNING ", workflow_columns!()
             ),
         }
     };

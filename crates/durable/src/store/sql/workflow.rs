@@ -51,7 +51,7 @@ pub(super) struct WorkflowSql {
 }
 
 macro_rules! workflow_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, json_list = ($lo:literal, $lc:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal)) => {
         WorkflowSql {
             start_root: concat!(
                 "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, input, owner_id, \
@@ -70,7 +70,7 @@ macro_rules! workflow_sql {
                  WHERE durable_workflow.status IN ('PENDING', 'RUNNING', 'PAUSED') \
                    AND durable_workflow.name = excluded.name \
                    AND (durable_workflow.owner_id IS NULL OR durable_workflow.owner_id = excluded.owner_id OR ",
-                owner_dead!($now), ") \
+                owner_dead!($now, $owner_lock), ") \
                  RETURNING ", workflow_columns!()
             ),
             insert_child: concat!(
@@ -120,7 +120,7 @@ macro_rules! workflow_sql {
                 "UPDATE durable_workflow SET owner_id = NULL, recoveries = recoveries + 1, \
                    status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
                  WHERE owner_id IS NOT NULL AND status IN ('PENDING', 'RUNNING', 'PAUSED') AND ",
-                owner_dead!($now), " RETURNING id"
+                owner_dead!($now, $owner_lock), " RETURNING id"
             ),
             release_owned: "UPDATE durable_workflow SET owner_id = NULL, \
                  status = CASE WHEN status = 'RUNNING' THEN 'PENDING' ELSE status END \
