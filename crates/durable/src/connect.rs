@@ -23,15 +23,22 @@ use crate::error::DurableError;
 /// Any `DatabaseConnection` works with `durable`; this is a convenience.
 ///
 /// # Errors
-/// [`DurableError::Db`] if the database cannot be opened.
+/// [`DurableError::InvalidInput`] for a URL of another kind (a bare file
+/// name gets the `sqlite://` form suggested); [`DurableError::Db`] if the
+/// database cannot be opened.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), durable::DurableError> {
 /// let sqlite = durable::connect("sqlite://durable.db").await?;
 /// let pg = durable::connect("postgres://app@localhost/app").await?;
+/// assert!(matches!(
+///     durable::connect("durable.db").await,
+///     Err(durable::DurableError::InvalidInput(_))
+/// ));
 /// # Ok(()) }
 /// ```
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DurableError> {
+    check_url(url)?;
     let mut options = ConnectOptions::new(url.to_string());
     options
         .test_before_acquire(false)
@@ -49,6 +56,23 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DurableError> {
         });
     }
     Ok(Database::connect(options).await?)
+}
+
+/// Only the backends durable runs on, named the way sqlx reads them. A URL
+/// with another scheme is not echoed whole (it may carry a password).
+fn check_url(url: &str) -> Result<(), DurableError> {
+    match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("postgres" | "postgresql" | "sqlite") => Ok(()),
+        Some(other) => Err(DurableError::InvalidInput(format!(
+            "durable runs on PostgreSQL (postgres://user@host/db) and SQLite \
+             (sqlite://path/to/file.db); a {other}:// URL is neither"
+        ))),
+        None if url.starts_with("sqlite:") => Ok(()), // sqlite::memory:, sqlite:file.db
+        None => Err(DurableError::InvalidInput(format!(
+            "{url:?} is not a database URL; for a SQLite file write \"sqlite://{url}\", \
+             for PostgreSQL \"postgres://user@host/db\""
+        ))),
+    }
 }
 
 /// The server-side keepalive settings `connect` asks for.
@@ -73,4 +97,36 @@ const SERVER_KEEPALIVES: [(&str, &str); 3] = [
 pub async fn init(db: &DatabaseConnection) -> Result<(), DurableError> {
     durable_db::migrate(db).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bare_file_name_gets_the_sqlite_form_suggested() {
+        let err = check_url("app.db").unwrap_err().to_string();
+        assert!(err.contains("sqlite://app.db"), "{err}");
+    }
+
+    #[test]
+    fn other_schemes_are_refused_without_echoing_the_url() {
+        let err = check_url("mysql://root:secret@db/app")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mysql://") && !err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn the_supported_forms_pass() {
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u@h/db",
+            "sqlite://a.db",
+            "sqlite::memory:",
+            "sqlite:a.db",
+        ] {
+            assert!(check_url(url).is_ok(), "{url}");
+        }
+    }
 }
