@@ -49,6 +49,31 @@ async fn block_heartbeats(t: &TestDb, executor: durable::Uuid, hold: Duration) {
     });
 }
 
+/// The call was refused for the lapsed lease (`LeaseLost`, or
+/// `Interrupted` after waiting a lease for a beat), its body never ran
+/// (`body_runs` is 0: else `why`), and the executor gave the workflow up.
+async fn refused_and_released(
+    t: &TestDb,
+    ctx: &durable::Ctx,
+    refused: Result<u32, DurableError>,
+    body_runs: &AtomicU32,
+    why: &str,
+) {
+    assert!(
+        matches!(
+            refused,
+            Err(DurableError::LeaseLost { .. } | DurableError::Interrupted(_))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(body_runs.load(Ordering::SeqCst), 0, "{why}");
+    let client = Client::new(&t.db);
+    common::until_id(&client, ctx.task_id(), |s| {
+        (s.status, s.owner) == (Status::Pending, None)
+    })
+    .await;
+}
+
 /// Heartbeats blocked for three leases: the next step does not start
 /// while the lease cannot be proven (it waits one lease for a beat, then
 /// gives up; its body never ran); when the database answers again the
@@ -66,23 +91,7 @@ async fn a_lapsed_lease_starts_no_step(backend: Backend) {
     // It waits at most one lease for a beat to answer (`Interrupted`), or
     // sees the answer: the lease lapsed and the work was released.
     let refused = ctx.step("b", common::counted(&b, 2u32)).await;
-    assert!(
-        matches!(
-            refused,
-            Err(DurableError::LeaseLost { .. } | DurableError::Interrupted(_))
-        ),
-        "{refused:?}"
-    );
-    assert_eq!(
-        b.load(Ordering::SeqCst),
-        0,
-        "a step started under a lapsed lease"
-    );
-    let client = Client::new(&t.db);
-    common::until_id(&client, ctx.task_id(), |s| {
-        (s.status, s.owner) == (Status::Pending, None)
-    })
-    .await;
+    refused_and_released(&t, &ctx, refused, &b, "a step started under a lapsed lease").await;
 
     let again = Executor::new(&t.db)
         .start("lapse", "lapse-1", None)
@@ -169,23 +178,8 @@ async fn sqlite_a_transaction_opened_after_the_lease_runs_no_body() {
     let _: u32 = ctx.step("a", common::counted(&a, 1)).await.unwrap();
     block_heartbeats(&t, executor.id(), Duration::from_millis(2500)).await;
     let refused = ctx.transaction("t", counted_in_transaction(&b, 2)).await;
-    assert!(
-        matches!(
-            refused,
-            Err(DurableError::LeaseLost { .. } | DurableError::Interrupted(_))
-        ),
-        "{refused:?}"
-    );
-    assert_eq!(
-        b.load(Ordering::SeqCst),
-        0,
-        "a transaction step's body started on a check older than the proven lease"
-    );
-    let client = Client::new(&t.db);
-    common::until_id(&client, ctx.task_id(), |s| {
-        (s.status, s.owner) == (Status::Pending, None)
-    })
-    .await;
+    let why = "a transaction step's body started on a check older than the proven lease";
+    refused_and_released(&t, &ctx, refused, &b, why).await;
 
     let again = Executor::new(&t.db)
         .start("opening", "opening-1", None)

@@ -8,8 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use sea_orm::sqlx::postgres::PgPoolOptions;
-use sea_orm::sqlx::sqlite::SqlitePoolOptions;
+use sea_orm::sqlx::pool::PoolOptions;
 use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 
 use super::{Dialect, STATEMENT_DEADLINE};
@@ -41,8 +40,7 @@ impl BeatConnection {
     }
 }
 
-/// A pool of one connection with the connect options of `db`'s pool. No
-/// ping before use (every beat has a deadline), no idle or lifetime limit.
+/// A pool of one connection with the connect options of `db`'s pool.
 async fn one_connection(
     db: &DatabaseConnection,
     dialect: Dialect,
@@ -51,13 +49,7 @@ async fn one_connection(
     Ok(match dialect {
         Dialect::Postgres => {
             let options = (*db.get_postgres_connection_pool().connect_options()).clone();
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .min_connections(0)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_before_acquire(false)
-                .acquire_timeout(STATEMENT_DEADLINE)
+            let pool = one_connection_pool()
                 .connect_with(options)
                 .await
                 .map_err(err)?;
@@ -65,17 +57,23 @@ async fn one_connection(
         }
         Dialect::Sqlite => {
             let options = (*db.get_sqlite_connection_pool().connect_options()).clone();
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(0)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .test_before_acquire(false)
-                .acquire_timeout(STATEMENT_DEADLINE)
+            let pool = one_connection_pool()
                 .connect_with(options)
                 .await
                 .map_err(err)?;
             sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
     })
+}
+
+/// At most one connection, no ping before use (every beat has a
+/// deadline), no idle or lifetime limit.
+fn one_connection_pool<DB: sea_orm::sqlx::Database>() -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+        .acquire_timeout(STATEMENT_DEADLINE)
 }
