@@ -21,6 +21,12 @@ use crate::error::DurableError;
 ///   one in the URL (`options=-c statement_timeout=...`) if you want it.
 ///
 /// Any `DatabaseConnection` works with `durable`; this is a convenience.
+/// Whichever you use, on PostgreSQL the engine runs its single statements
+/// on connections of its own made with your pool's options (at most its
+/// maximum, opened as needed: sqlx pings a pooled connection each time it
+/// goes back, a round trip per statement otherwise), and heartbeats on one
+/// more; size the server's `max_connections` for twice your pool plus one
+/// per process.
 ///
 /// # Errors
 /// [`DurableError::InvalidInput`] for a URL of another kind (a bare file

@@ -24,7 +24,7 @@ async fn fresh_step_costs_two_statements_replay_one_read_per_page(backend: Backe
     let executor = Executor::with_lease(&db, Duration::from_secs(3600));
     let ctx = executor.start("cost", "cost", None).await.unwrap();
     let steps: u32 = 600;
-    let before = count.total();
+    let (before, trips_before) = (count.total(), count.round_trips());
     for i in 0..steps {
         let _: u32 = ctx.step("noop", || async move { Ok(i) }).await.unwrap();
     }
@@ -33,6 +33,15 @@ async fn fresh_step_costs_two_statements_replay_one_read_per_page(backend: Backe
         2 * u64::from(steps),
         "statements for {steps} fresh steps"
     );
+    // On the wire (PostgreSQL): one round trip per statement, no ping;
+    // the first step also prepares its two statements (one each).
+    if let (Some(after), Some(before)) = (count.round_trips(), trips_before) {
+        assert_eq!(
+            after - before,
+            2 * u64::from(steps) + 2,
+            "round trips for {steps} fresh steps"
+        );
+    }
     ctx.complete(&steps).await.unwrap();
     drop(ctx);
 
@@ -58,9 +67,11 @@ async fn fresh_step_costs_two_statements_replay_one_read_per_page(backend: Backe
         "history pages"
     );
     // Resuming a finished workflow under a new executor: the claim
-    // (refused) and a read of the workflow row; the executor's row is
-    // written on the heartbeats' own connection.
-    assert_eq!(start_cost, 2, "resume cost");
+    // (refused) and a read of the workflow row; and the executor's row,
+    // written on the heartbeats' own connection, which only the wire
+    // count (PostgreSQL) sees.
+    let registration = u64::from(count.round_trips().is_some());
+    assert_eq!(start_cost, 2 + registration, "resume cost");
 }
 
 /// A transaction step adds only its checkpoint write to the user's

@@ -93,3 +93,53 @@ both_backends!(
     newer_schema_is_refused,
     ids_are_readable_as_text
 );
+
+/// A pool whose `search_path` is set after connect (SeaORM's
+/// `set_schema_search_path`, a pool hook, not a URL option) has the engine's
+/// own connections (checkpoints, heartbeats) in that schema too: the step
+/// commits and the executor row lands there, nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_connections_keep_a_search_path_set_after_connect() {
+    let base = common::postgres_url();
+    let name = unique_name();
+    let _ = durable::scratch::create_schema(&base, &name).await.unwrap();
+    let mut options = durable::sea_orm::ConnectOptions::new(base.clone());
+    options.set_schema_search_path(name.clone());
+    let db = durable::sea_orm::Database::connect(options).await.unwrap();
+    durable::init(&db).await.unwrap();
+    let executor = durable::Executor::new(&db);
+    let ctx = executor
+        .start("in-schema", "in-schema", None)
+        .await
+        .unwrap();
+    let v: u32 = ctx.step("s", || async { Ok(7) }).await.unwrap();
+    ctx.complete(&v).await.unwrap();
+    let in_schema = |table: &str| {
+        Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "SELECT count(*) AS n FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_name = $2",
+            [name.clone().into(), table.to_string().into()],
+        )
+    };
+    let tables = db
+        .query_one_raw(in_schema("durable_step"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(tables.try_get::<i64>("", "n").unwrap(), 1);
+    let count = |sql: &str| Statement::from_string(db.get_database_backend(), sql);
+    let steps = db
+        .query_one_raw(count("SELECT count(*) AS n FROM durable_step"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(steps.try_get::<i64>("", "n").unwrap(), 1);
+    let executors = db
+        .query_one_raw(count("SELECT count(*) AS n FROM durable_executor"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(executors.try_get::<i64>("", "n").unwrap(), 1);
+    durable::scratch::drop_schema(&base, &name).await.unwrap();
+}

@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -43,7 +43,7 @@ use uuid::Uuid;
 
 use crate::error::DurableError;
 use crate::store::sql::SqlStore;
-use crate::store::sql::{deadline_passed, jittered};
+use crate::store::sql::{deadline_passed, jittered, pool_key};
 use crate::store::{ExecutorRow, Renewal, Store};
 
 /// Lease of an executor unless configured otherwise.
@@ -399,19 +399,5 @@ async fn heartbeat(executor: Weak<ExecutorCore>, every: Duration, nudge: Arc<Not
                 tracing::warn!(executor = %executor.id, failures, error = %err, "heartbeat failed");
             }
         }
-    }
-}
-
-/// Identity of the connection pool behind a `DatabaseConnection` (clones
-/// share it), so one process keeps one executor per pool.
-fn pool_key(db: &DatabaseConnection) -> Option<usize> {
-    match db.get_database_backend() {
-        DbBackend::Postgres => {
-            Some(Arc::as_ptr(&db.get_postgres_connection_pool().connect_options()) as usize)
-        }
-        DbBackend::Sqlite => {
-            Some(Arc::as_ptr(&db.get_sqlite_connection_pool().connect_options()) as usize)
-        }
-        _ => None,
     }
 }

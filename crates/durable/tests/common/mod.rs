@@ -15,6 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use durable::scratch::wire::WireProxy;
 use durable::sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
     EntityTrait, PaginatorTrait, QueryFilter, QueryResult, Statement, Value,
@@ -77,12 +78,23 @@ impl TestDb {
         durable::connect(url).await.expect("connect")
     }
 
-    /// The same database with every statement counted.
+    /// The same database with every statement counted: on PostgreSQL on
+    /// the wire, through a proxy that every connection of this pool (the
+    /// engine's own ones too) goes through; on SQLite (where the engine
+    /// runs its statements on the pool) by SeaORM's metric callback.
     pub async fn counted(&self) -> (DatabaseConnection, Arc<Counter>) {
         let mut options = ConnectOptions::new(self.url.clone());
         options.test_before_acquire(false).sqlx_logging(false);
-        let mut db = Database::connect(options).await.expect("connect");
         let count = Arc::new(Counter::default());
+        if self.backend == Backend::Postgres {
+            let proxy = WireProxy::start(&self.url)
+                .await
+                .expect("start the wire proxy")
+                .expect("PostgreSQL over TCP");
+            let _ = count.wire.set(proxy.clone());
+            options.map_sqlx_postgres_opts(move |o| proxy.apply(o));
+        }
+        let mut db = Database::connect(options).await.expect("connect");
         let c = count.clone();
         db.set_metric_callback(move |info| {
             c.total.fetch_add(1, Ordering::SeqCst);
@@ -98,17 +110,31 @@ impl TestDb {
 /// Statements seen on a counted connection.
 #[derive(Debug, Default)]
 pub struct Counter {
-    pub total: AtomicU64,
+    /// PostgreSQL: the counts on the wire.
+    wire: std::sync::OnceLock<WireProxy>,
+    total: AtomicU64,
     /// Statements other than plain reads.
-    pub writes: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl Counter {
+    /// Statements executed (transaction control apart).
     pub fn total(&self) -> u64 {
-        self.total.load(Ordering::SeqCst)
+        match self.wire.get() {
+            Some(wire) => wire.counts().statements,
+            None => self.total.load(Ordering::SeqCst),
+        }
     }
+    /// Statements other than reads.
     pub fn writes(&self) -> u64 {
-        self.writes.load(Ordering::SeqCst)
+        match self.wire.get() {
+            Some(wire) => wire.counts().writes,
+            None => self.writes.load(Ordering::SeqCst),
+        }
+    }
+    /// Round trips on the wire (PostgreSQL only).
+    pub fn round_trips(&self) -> Option<u64> {
+        self.wire.get().map(|wire| wire.counts().round_trips)
     }
 }
 

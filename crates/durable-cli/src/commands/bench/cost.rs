@@ -72,7 +72,7 @@ pub(crate) struct PerStep {
     pub(crate) write_transactions: Option<f64>,
     /// WAL flushes to disk (`pg_stat_wal.wal_sync`).
     pub(crate) wal_syncs: Option<f64>,
-    /// Bytes of WAL written (`pg_stat_wal.wal_bytes`).
+    /// Bytes of WAL written (the WAL insert position moved on by them).
     pub(crate) wal_bytes: Option<f64>,
 }
 
@@ -107,8 +107,21 @@ impl ServerReader {
         Ok(has.then_some(Self { admin }))
     }
 
-    /// Publish `measured`'s statistics, then read the counters.
+    /// Publish the statistics of `measured`'s connections, then read the
+    /// counters.
+    ///
+    /// The engine runs its statements on connections of its own, where
+    /// `pg_stat_force_next_flush` cannot be called; a backend publishes by
+    /// itself when it goes idle at least a second after its last
+    /// publication (`PGSTAT_MIN_INTERVAL`). So: wait that second, then
+    /// have the engine run one read (one more transaction) on its
+    /// connection (the counted pool has one connection, so the engine has
+    /// one too), after which it publishes.
     async fn read(&self, measured: &DatabaseConnection) -> Result<ServerCounters> {
+        tokio::time::sleep(STATS_INTERVAL).await;
+        let _ = durable::Client::new(measured)
+            .workflow(uuid::Uuid::nil())
+            .await;
         measured
             .execute_raw(raw(measured, sql::POSTGRES_FLUSH_STATS))
             .await?;
@@ -125,17 +138,21 @@ impl ServerReader {
         })
     }
 
-    /// Counters after minus before, less the two transactions the reading
-    /// itself adds (the flush on the measured connection, the earlier read).
+    /// Counters after minus before, less the three transactions the
+    /// reading itself adds (the engine's read, the flush on the measured
+    /// connection, the earlier read).
     fn delta(after: ServerCounters, before: ServerCounters) -> ServerCounters {
         ServerCounters {
-            transactions: after.transactions - before.transactions - 2,
+            transactions: after.transactions - before.transactions - 3,
             next_xid: after.next_xid - before.next_xid,
             wal_syncs: after.wal_syncs.zip(before.wal_syncs).map(|(a, b)| a - b),
             wal_bytes: after.wal_bytes.zip(before.wal_bytes).map(|(a, b)| a - b),
         }
     }
 }
+
+/// A little more than PostgreSQL's `PGSTAT_MIN_INTERVAL` (1 s).
+const STATS_INTERVAL: Duration = Duration::from_millis(1100);
 
 fn raw(db: &DatabaseConnection, sql: &str) -> Statement {
     Statement::from_string(db.get_database_backend(), sql)
@@ -172,7 +189,7 @@ pub(crate) async fn run(target: &Target, steps: u32, progress: &Progress) -> Res
     drop(ctx);
     replay(&executor, &warm, 1).await?;
 
-    // Prime the counter reading: from here on each read adds exactly two
+    // Prime the counter reading: from here on each read adds exactly three
     // transactions (see `ServerReader::delta`).
     read(&server, db).await?;
 

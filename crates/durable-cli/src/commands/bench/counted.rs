@@ -1,7 +1,9 @@
-//! A pool whose statements are counted: SeaORM's metric callback sees each
-//! statement the SDK issues; on PostgreSQL the connection also goes through
-//! [`wire`], which counts round trips on the wire (pings and
-//! prepares included).
+//! A pool whose statements are counted. On PostgreSQL every connection of
+//! the pool's options (the engine's own connections too) goes through
+//! [`durable::scratch::wire`], which counts round trips, statements and
+//! writes on the wire (pings and prepares included) and times each kind
+//! of statement. On SQLite (no wire) SeaORM's metric callback counts the
+//! statements: there the engine runs them on the pool.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +15,14 @@ use serde::Serialize;
 use durable::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use super::target::{Backend, Target};
-use super::wire::{self, WireCounter};
 use crate::error::Result;
+use durable::scratch::wire::WireProxy;
 
 /// A counted pool of one connection (statements run one after another).
 pub(crate) struct Counted {
     pub(crate) db: DatabaseConnection,
     statements: Arc<Statements>,
-    wire: Option<Arc<WireCounter>>,
+    wire: Option<WireProxy>,
 }
 
 #[derive(Debug, Default)]
@@ -82,8 +84,8 @@ impl Counted {
                 });
             }
             Backend::Postgres => {
-                if let Some((proxy, c)) = wire::proxy_for(&target.url).await? {
-                    counter = Some(c);
+                if let Some(proxy) = WireProxy::start(&target.url).await? {
+                    counter = Some(proxy.clone());
                     options.map_sqlx_postgres_opts(move |o| proxy.apply(o));
                 }
             }
@@ -110,6 +112,9 @@ impl Counted {
 
     /// Forget the statement timings so far.
     pub(crate) fn reset_timings(&self) {
+        if let Some(wire) = &self.wire {
+            wire.reset_timings();
+        }
         self.statements
             .timings
             .lock()
@@ -119,6 +124,18 @@ impl Counted {
 
     /// Time per statement since the last reset, most frequent first.
     pub(crate) fn timings(&self) -> Vec<StatementTime> {
+        if let Some(wire) = &self.wire {
+            return wire
+                .timings()
+                .into_iter()
+                .filter(|t| t.sql != "(sync)")
+                .map(|t| StatementTime {
+                    sql: t.sql,
+                    count: t.count,
+                    mean_us: t.total.as_secs_f64() * 1e6 / t.count.max(1) as f64,
+                })
+                .collect();
+        }
         let timings = self
             .statements
             .timings
@@ -138,10 +155,18 @@ impl Counted {
 
     /// The counts so far.
     pub(crate) fn counts(&self) -> Counts {
+        if let Some(wire) = &self.wire {
+            let c = wire.counts();
+            return Counts {
+                statements: c.statements,
+                writes: c.writes,
+                round_trips: Some(c.round_trips),
+            };
+        }
         Counts {
             statements: self.statements.total.load(Ordering::SeqCst),
             writes: self.statements.writes.load(Ordering::SeqCst),
-            round_trips: self.wire.as_ref().map(|w| w.round_trips()),
+            round_trips: None,
         }
     }
 }

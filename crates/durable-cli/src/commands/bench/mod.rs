@@ -21,7 +21,6 @@ mod svg;
 mod target;
 mod throughput;
 mod timed;
-mod wire;
 mod workflow;
 
 use std::path::PathBuf;

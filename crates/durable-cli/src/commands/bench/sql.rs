@@ -44,10 +44,11 @@ pub(crate) const POSTGRES_FLUSH_STATS: &str = "SELECT 1 FROM pg_stat_force_next_
 /// Database-wide counters, read by a session that publishes its own
 /// statistics at once (so each read adds exactly one transaction):
 /// committed transactions, the next transaction id (ids go to writing
-/// transactions only) and WAL syncs.
+/// transactions only), WAL syncs and the WAL position (its bytes, read
+/// from the position: exact, nothing to publish).
 pub(crate) const POSTGRES_COUNTERS: &str = "SELECT d.xact_commit, \
      pg_snapshot_xmax(pg_current_snapshot())::TEXT::BIGINT, \
      (SELECT w.wal_sync FROM pg_stat_wal w), \
-     (SELECT w.wal_bytes::BIGINT FROM pg_stat_wal w) \
+     (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::BIGINT \
      FROM pg_stat_database d, pg_stat_force_next_flush() \
      WHERE d.datname = current_database()";

@@ -40,7 +40,8 @@ impl BeatConnection {
     }
 }
 
-/// A pool of one connection with the connect options of `db`'s pool.
+/// A pool of one connection with the options of `db`'s pool (its hooks
+/// included: a `search_path` set after connect applies to beats too).
 async fn one_connection(
     db: &DatabaseConnection,
     dialect: Dialect,
@@ -48,17 +49,17 @@ async fn one_connection(
     let err = |e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)));
     Ok(match dialect {
         Dialect::Postgres => {
-            let options = (*db.get_postgres_connection_pool().connect_options()).clone();
-            let pool = one_connection_pool()
-                .connect_with(options)
+            let user = db.get_postgres_connection_pool();
+            let pool = one_connection_pool(user.options())
+                .connect_with((*user.connect_options()).clone())
                 .await
                 .map_err(err)?;
             sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         }
         Dialect::Sqlite => {
-            let options = (*db.get_sqlite_connection_pool().connect_options()).clone();
-            let pool = one_connection_pool()
-                .connect_with(options)
+            let user = db.get_sqlite_connection_pool();
+            let pool = one_connection_pool(user.options())
+                .connect_with((*user.connect_options()).clone())
                 .await
                 .map_err(err)?;
             sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
@@ -66,10 +67,10 @@ async fn one_connection(
     })
 }
 
-/// At most one connection, no ping before use (every beat has a
-/// deadline), no idle or lifetime limit.
-fn one_connection_pool<DB: sea_orm::sqlx::Database>() -> PoolOptions<DB> {
-    PoolOptions::new()
+/// The user's pool options with at most one connection, no ping before
+/// use (every beat has a deadline), no idle or lifetime limit.
+fn one_connection_pool<DB: sea_orm::sqlx::Database>(user: &PoolOptions<DB>) -> PoolOptions<DB> {
+    user.clone()
         .max_connections(1)
         .min_connections(0)
         .idle_timeout(None)

@@ -95,10 +95,7 @@ impl SqlStore {
         workflow: Uuid,
     ) -> StoreResult<Option<(ExecutorRow, bool)>> {
         let sql = self.executor_sql().owner_of;
-        let Some(row) = self
-            .query_one(&self.db, sql, vec![self.id(workflow)])
-            .await?
-        else {
+        let Some(row) = self.query_one_once(sql, vec![self.id(workflow)]).await? else {
             return Ok(None);
         };
         let row = Row::new(&row, self.dialect);
@@ -107,7 +104,7 @@ impl SqlStore {
 
     pub(super) async fn live_owner_rows(&self) -> StoreResult<Vec<ExecutorRow>> {
         let rows = self
-            .query_all(&self.db, self.executor_sql().live_owners, vec![])
+            .query_all_once(self.executor_sql().live_owners, vec![])
             .await?;
         Ok(rows
             .iter()

@@ -79,7 +79,7 @@ impl SqlStore {
     ) -> StoreResult<Option<String>> {
         let values = vec![self.id(workflow), key.into()];
         let row = self
-            .query_one(&self.db, self.feed_sql().latest_event, values)
+            .query_one_once(self.feed_sql().latest_event, values)
             .await?;
         Ok(row
             .map(|r| Row::new(&r, self.dialect).get::<String>("value"))
@@ -137,9 +137,7 @@ impl SqlStore {
             from_offset.into(),
             limit.into(),
         ];
-        let rows = self
-            .query_all(&self.db, self.feed_sql().page, values)
-            .await?;
+        let rows = self.query_all_once(self.feed_sql().page, values).await?;
         Ok(rows
             .iter()
             .map(|row| {

@@ -12,6 +12,7 @@ mod decode;
 mod dialect;
 mod executor;
 mod feeds;
+mod hot;
 mod journal;
 mod manage;
 mod messages;
@@ -89,6 +90,9 @@ pub(crate) struct SqlStore {
     deadline: Duration,
     /// The heartbeats' own connection (see `beats`).
     beats: Arc<beats::BeatConnection>,
+    /// The engine's own connections for its single statements, on
+    /// PostgreSQL (see `hot`); SQLite uses the pool.
+    hot: Option<Arc<hot::HotConnections>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -107,13 +111,17 @@ impl SqlStore {
             Some(dialect) => (dialect, None),
             None => (Dialect::Sqlite, Some(backend)),
         };
+        let deadline = Self::default_deadline(dialect);
+        let hot = (unsupported.is_none() && dialect == Dialect::Postgres)
+            .then(|| hot::HotConnections::for_pool(db, deadline));
         Self {
             db: db.clone(),
             dialect,
             ids: Arc::new(Uuid::new_v4),
             unsupported,
-            deadline: Self::default_deadline(dialect),
+            deadline,
             beats: Arc::default(),
+            hot,
         }
     }
 
@@ -217,6 +225,34 @@ impl SqlStore {
             .rows_affected())
     }
 
+    /// The connection for one statement on its own (autocommit): the
+    /// engine's own on PostgreSQL (no ping after it), else the pool.
+    async fn engine(&self) -> Result<Engine<'_>, DbErr> {
+        self.supported()?;
+        Ok(match &self.hot {
+            Some(hot) => Engine::Own(self.bounded(hot.acquire()).await?),
+            None => Engine::Pool(&self.db),
+        })
+    }
+
+    /// One statement on its own, once.
+    async fn query_one_once(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Option<QueryResult>, DbErr> {
+        self.query_one(&self.engine().await?, sql, values).await
+    }
+
+    /// As [`SqlStore::query_one_once`], all rows.
+    async fn query_all_once(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        self.query_all(&self.engine().await?, sql, values).await
+    }
+
     /// One idempotent statement on its own (autocommit), tried again
     /// while it fails transiently (a busy SQLite, a lost connection).
     async fn query_one_alone(
@@ -224,7 +260,7 @@ impl SqlStore {
         sql: &str,
         values: Vec<Value>,
     ) -> StoreResult<Option<QueryResult>> {
-        retry_transient(|| self.query_one(&self.db, sql, values.clone())).await
+        retry_transient(|| self.query_one_once(sql, values.clone())).await
     }
 
     /// As [`SqlStore::query_one_alone`], all rows.
@@ -233,12 +269,16 @@ impl SqlStore {
         sql: &str,
         values: Vec<Value>,
     ) -> StoreResult<Vec<QueryResult>> {
-        retry_transient(|| self.query_all(&self.db, sql, values.clone())).await
+        retry_transient(|| self.query_all_once(sql, values.clone())).await
     }
 
     /// As [`SqlStore::query_one_alone`], for a statement without rows.
     async fn execute_alone(&self, sql: &str, values: Vec<Value>) -> StoreResult<u64> {
-        retry_transient(|| self.execute(&self.db, sql, values.clone())).await
+        retry_transient(|| async {
+            self.execute(&self.engine().await?, sql, values.clone())
+                .await
+        })
+        .await
     }
 
     /// Begin a transaction that will write. On SQLite the write lock is
@@ -258,6 +298,66 @@ impl SqlStore {
             Dialect::Postgres => self.bounded(self.db.begin()).await,
         };
         Ok(txn?)
+    }
+}
+
+/// Where one statement on its own runs (see [`SqlStore::engine`]).
+enum Engine<'a> {
+    Pool(&'a DatabaseConnection),
+    Own(hot::Hot),
+}
+
+/// Each call goes to the connection the statement was given.
+#[async_trait]
+impl ConnectionTrait for Engine<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            Engine::Pool(db) => db.get_database_backend(),
+            Engine::Own(hot) => hot.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Engine::Pool(db) => db.execute_raw(stmt).await,
+            Engine::Own(hot) => hot.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, DbErr> {
+        match self {
+            Engine::Pool(db) => db.execute_unprepared(sql).await,
+            Engine::Own(hot) => hot.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            Engine::Pool(db) => db.query_one_raw(stmt).await,
+            Engine::Own(hot) => hot.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            Engine::Pool(db) => db.query_all_raw(stmt).await,
+            Engine::Own(hot) => hot.query_all_raw(stmt).await,
+        }
+    }
+}
+
+/// A key for the pool behind `db` (the address of its connect options,
+/// which every clone of the pool shares): one executor and one set of the
+/// engine's connections per pool.
+pub(crate) fn pool_key(db: &DatabaseConnection) -> Option<usize> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            Some(Arc::as_ptr(&db.get_postgres_connection_pool().connect_options()) as usize)
+        }
+        DbBackend::Sqlite => {
+            Some(Arc::as_ptr(&db.get_sqlite_connection_pool().connect_options()) as usize)
+        }
+        _ => None,
     }
 }
 
@@ -514,7 +614,8 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool> {
-        retry_transient(|| self.commit_entry(&self.db, checkpoint)).await
+        retry_transient(|| async { self.commit_entry(&self.engine().await?, checkpoint).await })
+            .await
     }
 
     async fn commit_with(
@@ -572,7 +673,7 @@ impl Store for SqlStore {
     }
 
     async fn queue(&self, name: &str) -> StoreResult<Option<QueueLimits>> {
-        self.queue_limits(&self.db, name, false).await
+        self.queue_limits(&self.engine().await?, name, false).await
     }
 
     async fn declare_queue(&self, name: &str, limits: &QueueLimits) -> StoreResult<()> {

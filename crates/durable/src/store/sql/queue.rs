@@ -344,8 +344,7 @@ impl SqlStore {
 
     pub(super) async fn notify_queue(&self, queue: &str) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
-            self.query_one(&self.db, PG_NOTIFY, vec![queue.into()])
-                .await?;
+            self.query_one_once(PG_NOTIFY, vec![queue.into()]).await?;
         }
         Ok(())
     }

@@ -51,7 +51,7 @@ impl SqlStore {
     pub(super) async fn read_tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         let s = self.read_sql();
         let rows = self
-            .query_all(&self.db, s.tree_workflows, vec![self.id(id)])
+            .query_all_once(s.tree_workflows, vec![self.id(id)])
             .await?;
         let workflows = rows
             .iter()
@@ -61,7 +61,7 @@ impl SqlStore {
             return Ok(None);
         }
         let rows = self
-            .query_all(&self.db, s.tree_entries, vec![self.id(id)])
+            .query_all_once(s.tree_entries, vec![self.id(id)])
             .await?;
         let entries = rows
             .iter()

@@ -252,7 +252,7 @@ impl SqlStore {
     pub(super) async fn message_waits(&self, workflow: Uuid, topic: &str) -> StoreResult<bool> {
         let values = vec![self.id(workflow), topic.into()];
         Ok(self
-            .query_one(&self.db, self.wakeup_sql().message_waiting, values)
+            .query_one_once(self.wakeup_sql().message_waiting, values)
             .await?
             .is_some())
     }

@@ -254,14 +254,14 @@ impl SqlStore {
 
     pub(super) async fn workflow_by_id(&self, id: Uuid) -> StoreResult<Option<WorkflowRow>> {
         let row = self
-            .query_one(&self.db, self.workflow_sql().by_id, vec![self.id(id)])
+            .query_one_once(self.workflow_sql().by_id, vec![self.id(id)])
             .await?;
         Ok(row.as_ref().map(|r| self.workflow_row(r)).transpose()?)
     }
 
     pub(super) async fn root_with_key(&self, key: &str) -> StoreResult<Option<WorkflowRow>> {
         let row = self
-            .query_one(&self.db, self.workflow_sql().root_by_key, vec![key.into()])
+            .query_one_once(self.workflow_sql().root_by_key, vec![key.into()])
             .await?;
         Ok(row.as_ref().map(|r| self.workflow_row(r)).transpose()?)
     }
@@ -295,7 +295,7 @@ impl SqlStore {
         let finish = self.workflow_sql().finish;
         let Some(parent) = spawned_by else {
             return super::retry_transient(|| async {
-                self.query_one(&self.db, finish, values.clone())
+                self.query_one_once(finish, values.clone())
                     .await
                     .map(|row| row.is_some())
             })

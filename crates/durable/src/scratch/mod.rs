@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod wire;
+
 use sea_orm::{ConnectionTrait, Database};
 
 use crate::error::DurableError;
