@@ -396,6 +396,27 @@ async fn concurrency_key_limit_holds(backend: Backend) {
     );
 }
 
+/// A per-key limit above one is held and reached (a claim takes one
+/// workflow per key a round and asks again while a key has room): a
+/// worker with four slots runs two of key A at once, never three.
+async fn concurrency_key_limit_above_one_fills_each_key(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("keyed2").concurrency_per_key(2)).await;
+    let sampler = sampler(&t, "keyed2");
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false))
+        .concurrency(4)
+        .queues(["keyed2"]));
+    let group = |_| EnqueueOptions::new().queue("keyed2").concurrency_key("A");
+    let keys = enqueue_n(&t.db, "k", 6, (2, 60), group).await;
+    wait_all(&t.db, &keys).await;
+    let peaks = stop_sampler(sampler).await;
+    w.stop().await;
+    let done = roots(&t.db).await;
+    assert_eq!(peaks.key, 2, "{peaks:?}");
+    assert_eq!(max_overlap(done.iter()), 2);
+}
+
 /// A backlog under one concurrency key does not hold back another key's
 /// work: the per-key limit isolates keys (e.g. customers).
 async fn concurrency_key_backlog_does_not_block_other_keys(backend: Backend) {
@@ -574,6 +595,7 @@ both_backends!(
     priority_orders_starts,
     delay_defers_the_start,
     concurrency_key_limit_holds,
+    concurrency_key_limit_above_one_fills_each_key,
     concurrency_key_backlog_does_not_block_other_keys,
     recovery_respects_app_versions,
     graceful_shutdown_releases_everything,

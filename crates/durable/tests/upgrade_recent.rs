@@ -101,6 +101,13 @@ async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
+/// As [`count`], with one bound text value.
+async fn count_with(db: &DatabaseConnection, sql: &str, value: &str) -> i64 {
+    let stmt = Statement::from_sql_and_values(db.get_database_backend(), sql, [value.into()]);
+    let row = db.query_one_raw(stmt).await.unwrap().unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
 /// The columns of v2's tables.
 const WORKFLOW_COLUMNS: &str = "id, root_id, parent_id, parent_position, workflow_key, name, \
     status, input, output, error, owner_id, lease_epoch, queue, priority, concurrency_key, \
@@ -320,8 +327,8 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
         assert_eq!(feeds_before, [1, 2, 1, 2, 3]);
     }
     durable::init(db).await.expect("migrate");
-    assert_eq!(durable_db::SCHEMA_VERSION, 4);
-    assert_eq!(count(db, VERSION).await, 4);
+    assert_eq!(durable_db::SCHEMA_VERSION, 5);
+    assert_eq!(count(db, VERSION).await, 5);
     assert_eq!(snapshot(db).await, before, "the migration changed a row");
     assert_eq!(count(db, fx.user_rows).await, 1);
     let mut feeds_after = Vec::new();
@@ -333,11 +340,13 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
     } else {
         assert_eq!(feeds_after, [0; 5], "v3's tables start empty");
     }
-    let index = match backend {
-        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'durable_step_waiting'",
-        Backend::Postgres => "SELECT COUNT(to_regclass('durable_step_waiting'))",
-    };
-    assert_eq!(count(db, index).await, 1);
+    for name in ["durable_step_waiting", "durable_workflow_key_claim"] {
+        let index = match backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = $1",
+            Backend::Postgres => "SELECT COUNT(to_regclass($1))",
+        };
+        assert_eq!(count_with(db, index, name).await, 1, "{name}");
+    }
     let beats = "SELECT COUNT(*) FROM durable_executor WHERE beat_ms IS NULL";
     assert_eq!(count(db, beats).await, i64::try_from(fx.executors).unwrap());
 
@@ -353,7 +362,7 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
 
     durable::init(db).await.expect("init again");
     let versions = "SELECT COUNT(*) FROM durable_schema_version";
-    assert_eq!(count(db, versions).await, 4);
+    assert_eq!(count(db, versions).await, durable_db::SCHEMA_VERSION);
     assert_eq!(snapshot(db).await, before);
 }
 

@@ -4,7 +4,8 @@ mod v1;
 mod v2;
 mod v3;
 mod v4;
+mod v5;
 
 use super::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2, v3::V3, v4::V4];
+pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2, v3::V3, v4::V4, v5::V5];

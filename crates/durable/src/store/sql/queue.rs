@@ -37,9 +37,12 @@ pub(super) struct QueueSql {
     /// JSON array of the names this executor runs, `$3` its app version,
     /// `$4` whether any version will do, `$5` limit, `$6` the claimer.
     candidates: &'static str,
-    /// As `candidates`, leaving out those whose concurrency key is at its
-    /// limit (counting the running ones and the better ones of the same
-    /// key); `$7` the per-key limit.
+    /// As `candidates` for a queue with a per-key limit (`$7`): the best
+    /// claimable workflow of each key below its limit (running under a
+    /// live owner), and the best ones without a key. At most one per key:
+    /// the claim asks again after claiming, when a key may take more. Reads
+    /// one index entry per key with work, whatever the backlog behind a key
+    /// (index `durable_workflow_key_claim`).
     keyed_candidates: &'static str,
     /// Inline roots whose owner died, for executors that run their
     /// function. `$1` names, `$2` app version, `$3` any version, `$4`
@@ -106,13 +109,29 @@ macro_rules! queue_sql {
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             keyed_candidates: concat!(
-                "SELECT id FROM (SELECT id, concurrency_key, priority, created_ms, \
-                   ROW_NUMBER() OVER (PARTITION BY concurrency_key ORDER BY priority DESC, created_ms, id) AS rank_in_key \
-                   FROM durable_workflow WHERE queue = $1 AND ", claimable!($now, $owner_lock, "$6"),
-                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4)) c \
-                 WHERE c.concurrency_key IS NULL OR c.rank_in_key + (SELECT COUNT(*) FROM durable_workflow \
-                   WHERE queue = $1 AND status = 'RUNNING' AND concurrency_key = c.concurrency_key \
-                   AND owner_id IS NOT NULL AND ", owner_alive!($now), ") <= $7 \
+                // The keys with claimable work, one index probe each (a
+                // walk of the distinct keys, not of their workflows)...
+                "WITH RECURSIVE keys(k) AS ( \
+                   SELECT (SELECT concurrency_key FROM durable_workflow WHERE queue = $1 \
+                     AND status IN ('PENDING', 'RUNNING') AND concurrency_key IS NOT NULL \
+                     ORDER BY concurrency_key LIMIT 1) \
+                   UNION ALL SELECT (SELECT concurrency_key FROM durable_workflow WHERE queue = $1 \
+                     AND status IN ('PENDING', 'RUNNING') AND concurrency_key > keys.k \
+                     ORDER BY concurrency_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL), \
+                 heads AS (SELECT (SELECT id FROM durable_workflow WHERE queue = $1 \
+                     AND concurrency_key = keys.k AND ", claimable!($now, $owner_lock, "$6"),
+                "    AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                     ORDER BY priority DESC, created_ms, id LIMIT 1) AS id \
+                   FROM keys WHERE keys.k IS NOT NULL \
+                   AND (SELECT COUNT(*) FROM durable_workflow WHERE queue = $1 AND status = 'RUNNING' \
+                     AND concurrency_key = keys.k AND owner_id IS NOT NULL AND ", owner_alive!($now), ") < $7) \
+                 SELECT id FROM (SELECT w.id, w.priority, w.created_ms \
+                   FROM heads JOIN durable_workflow w ON w.id = heads.id \
+                 UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
+                   FROM durable_workflow WHERE queue = $1 AND concurrency_key IS NULL \
+                   AND ", claimable!($now, $owner_lock, "$6"),
+                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                   ORDER BY priority DESC, created_ms, id LIMIT $5) unkeyed) c \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             orphans: concat!(
@@ -270,17 +289,36 @@ impl SqlStore {
             room.into(),
             self.id(owner),
         ];
-        let sql = match limits.key_concurrency {
-            None => s.candidates,
-            Some(per_key) => {
-                values.push(per_key.into());
-                s.keyed_candidates
-            }
+        let Some(per_key) = limits.key_concurrency else {
+            let candidates = self.query_all(&txn, s.candidates, values).await?;
+            let claimed = self
+                .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
+                .await?;
+            self.bounded(txn.commit()).await?;
+            return Ok(claimed);
         };
-        let candidates = self.query_all(&txn, sql, values).await?;
-        let claimed = self
-            .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
-            .await?;
+        // One workflow per key at a time: ask again while claims succeed
+        // and there is room (a key under a limit above one may take more;
+        // each round counts the ones just claimed as running).
+        values.push(per_key.into());
+        let mut claimed = Vec::new();
+        loop {
+            values[4] = room.into(); // `$5`, the limit
+            let candidates = self
+                .query_all(&txn, s.keyed_candidates, values.clone())
+                .await?;
+            let round = self
+                .claim_each(&txn, &self.ids_of(&candidates)?, owner, filter)
+                .await?;
+            let got = round.len();
+            claimed.extend(round);
+            room -= i64::try_from(got).unwrap_or(i64::MAX);
+            // Under a limit of one a key is full once claimed: another
+            // round would find nothing new.
+            if got == 0 || room <= 0 || per_key <= 1 {
+                break;
+            }
+        }
         self.bounded(txn.commit()).await?;
         Ok(claimed)
     }
