@@ -2,8 +2,10 @@
 //! front of the server: the round trips (the client messages after which
 //! it waits for the server: `Sync`, which ends each extended-protocol
 //! exchange, and the simple `Query`), the statements executed (`Bind` and
-//! `Query`, transaction control apart), which of them write, and how long
-//! each kind took from its `Sync` to the server's `ReadyForQuery`.
+//! `Query`, transaction control apart), which of them write, the
+//! transactions that ended (the server's `ReadyForQuery` says when a
+//! session is idle again), and how long each kind of statement took from
+//! its `Sync` to the server's `ReadyForQuery`.
 //!
 //! Counters in the client (SeaORM's metric callback) see only what passes
 //! through them; this sees what every connection of a process sends,
@@ -50,6 +52,9 @@ pub struct WireCounts {
     pub writes: u64,
     /// Transaction-control statements (`BEGIN`, `COMMIT`, ...).
     pub transaction_control: u64,
+    /// Transactions that ended, committed or not: each autocommitted
+    /// statement, and each block from `BEGIN` to its end.
+    pub transactions: u64,
 }
 
 impl WireCounts {
@@ -60,6 +65,7 @@ impl WireCounts {
             statements: self.statements - before.statements,
             writes: self.writes - before.writes,
             transaction_control: self.transaction_control - before.transaction_control,
+            transactions: self.transactions - before.transactions,
         }
     }
 }
@@ -168,8 +174,12 @@ impl WireProxy {
     }
 }
 
-/// Exchanges of one connection sent and not yet answered, oldest first.
+/// Exchanges of one connection sent and not yet answered, oldest first:
+/// the statement's label (`(sync)` when none ran), and when it was sent.
 type Pending = Arc<Mutex<VecDeque<(String, Instant)>>>;
+
+/// The label of an exchange that executed no statement.
+const NO_STATEMENT: &str = "(sync)";
 
 /// Forward both directions; read the messages as they pass.
 async fn relay(client: TcpStream, server: TcpStream, shared: Arc<Mutex<Shared>>) {
@@ -215,6 +225,7 @@ async fn answers(
     // The proxy turns TLS off, so the server's side is typed messages from
     // the first byte.
     let mut framer = Framer::new(false);
+    let mut in_block = false;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match server_rx.read(&mut buf).await {
@@ -222,7 +233,7 @@ async fn answers(
             Ok(n) => n,
         };
         let now = Instant::now();
-        for (kind, _) in framer.feed_kinds(&buf[..n]) {
+        for (kind, body) in framer.feed(&buf[..n]) {
             if kind != b'Z' {
                 continue;
             }
@@ -230,12 +241,19 @@ async fn answers(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .pop_front();
-            if let Some((sql, sent)) = done {
-                let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
-                let entry = shared.timings.entry(sql).or_default();
-                entry.0 += 1;
-                entry.1 += now - sent;
+            let Some((sql, sent)) = done else {
+                continue; // the end of the start-up
+            };
+            // `I`: idle, no transaction open; `T` or `E`: inside a block.
+            let idle = body.first() == Some(&b'I');
+            let mut shared = shared.lock().unwrap_or_else(|e| e.into_inner());
+            if idle && (in_block || sql != NO_STATEMENT) {
+                shared.counts.transactions += 1;
             }
+            in_block = !idle;
+            let entry = shared.timings.entry(sql).or_default();
+            entry.0 += 1;
+            entry.1 += now - sent;
         }
         if client_tx.write_all(&buf[..n]).await.is_err() {
             break;
@@ -287,7 +305,7 @@ impl Session {
                     sql
                 } else {
                     // A `Sync` without a `Bind`: a prepare, or a ping.
-                    self.current.take().unwrap_or_else(|| "(sync)".into())
+                    self.current.take().unwrap_or_else(|| NO_STATEMENT.into())
                 };
                 let label = label(&sql);
                 pending
@@ -370,17 +388,9 @@ impl Framer {
         }
     }
 
-    /// Consume bytes; return the typed messages completed (kind, body).
-    fn feed(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        self.split(bytes, true)
-    }
-
-    /// As `feed`, with every body left empty.
-    fn feed_kinds(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
-        self.split(bytes, false)
-    }
-
-    fn split(&mut self, mut bytes: &[u8], keep: bool) -> Vec<(u8, Vec<u8>)> {
+    /// Consume bytes; return the typed messages completed (kind, body;
+    /// the body is left empty when longer than [`KEEP_BODY`]).
+    fn feed(&mut self, mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
         let mut out = Vec::new();
         while !bytes.is_empty() {
             let header_len = if self.started { 5 } else { 8 };
@@ -397,7 +407,7 @@ impl Framer {
                 } else {
                     (u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize).saturating_sub(8)
                 };
-                self.keep_body = keep && self.started && self.body_left <= KEEP_BODY;
+                self.keep_body = self.started && self.body_left <= KEEP_BODY;
                 self.body.clear();
             }
             let take = self.body_left.min(bytes.len());
@@ -496,11 +506,11 @@ mod tests {
         let big = vec![7u8; KEEP_BODY * 2];
         let mut stream = typed(b'D', &big);
         stream.extend(typed(b'Z', b"I"));
-        let kinds: Vec<u8> = stream
+        let kinds: Vec<(u8, usize)> = stream
             .chunks(4096)
-            .flat_map(|c| framer.feed_kinds(c))
-            .map(|(k, _)| k)
+            .flat_map(|c| framer.feed(c))
+            .map(|(k, body)| (k, body.len()))
             .collect();
-        assert_eq!(kinds, [b'D', b'Z']);
+        assert_eq!(kinds, [(b'D', 0), (b'Z', 1)]);
     }
 }

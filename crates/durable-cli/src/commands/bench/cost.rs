@@ -1,9 +1,9 @@
 //! `cost`: what one step costs the database, counted exactly rather than
 //! timed. Statements and writes come from SeaORM's metric callback; on
 //! PostgreSQL also round trips on the wire ([`wire`](super::wire)) and the
-//! server's own counters: committed transactions (`pg_stat_database`),
-//! transactions that wrote (transaction ids assigned) and WAL syncs
-//! (`pg_stat_wal`).
+//! transactions the server reported ended (its `ReadyForQuery`), and the
+//! server's own counters: transactions that wrote (transaction ids
+//! assigned), WAL syncs (`pg_stat_wal`) and WAL bytes (the WAL position).
 //!
 //! Everything runs on one pooled connection under an executor whose lease is
 //! an hour, so no heartbeat falls inside a measured window.
@@ -64,8 +64,8 @@ pub(crate) struct PerStep {
     pub(crate) writes: f64,
     /// Client messages after which it waits for the server (`Sync`, `Query`).
     pub(crate) round_trips: Option<f64>,
-    /// Transactions the server committed (`xact_commit`): every
-    /// autocommitted statement is one, reads included.
+    /// Transactions that ended, as the server reported them on the wire:
+    /// every autocommitted statement is one, reads included.
     pub(crate) transactions: Option<f64>,
     /// Transactions that wrote (were assigned a transaction id): the
     /// commits that must reach disk.
@@ -79,15 +79,14 @@ pub(crate) struct PerStep {
 /// The server's counters at one moment.
 #[derive(Debug, Clone, Copy)]
 struct ServerCounters {
-    transactions: i64,
     next_xid: i64,
     wal_syncs: Option<i64>,
     wal_bytes: Option<i64>,
 }
 
-/// Reads server counters deterministically (PostgreSQL 15+): the measured
-/// connection publishes its statistics on demand, and the reader's own
-/// read adds exactly one transaction.
+/// Reads server counters (PostgreSQL 15+) once the measured connections
+/// published their statistics (see `read`). Transaction ids and the WAL
+/// position need no publishing; WAL syncs do.
 struct ServerReader {
     admin: DatabaseConnection,
 }
@@ -131,19 +130,15 @@ impl ServerReader {
             .await?
             .ok_or_else(|| CliError::Usage("pg_stat_database has no row".into()))?;
         Ok(ServerCounters {
-            transactions: row.try_get_by_index(0)?,
             next_xid: row.try_get_by_index(1)?,
             wal_syncs: row.try_get_by_index(2)?,
             wal_bytes: row.try_get_by_index(3)?,
         })
     }
 
-    /// Counters after minus before, less the three transactions the
-    /// reading itself adds (the engine's read, the flush on the measured
-    /// connection, the earlier read).
+    /// Counters after minus before (the readings write nothing).
     fn delta(after: ServerCounters, before: ServerCounters) -> ServerCounters {
         ServerCounters {
-            transactions: after.transactions - before.transactions - 3,
             next_xid: after.next_xid - before.next_xid,
             wal_syncs: after.wal_syncs.zip(before.wal_syncs).map(|(a, b)| a - b),
             wal_bytes: after.wal_bytes.zip(before.wal_bytes).map(|(a, b)| a - b),
@@ -165,7 +160,7 @@ fn per_step(counts: Counts, server: Option<ServerCounters>, steps: u32) -> PerSt
         statements: counts.statements as f64 / n,
         writes: counts.writes as f64 / n,
         round_trips: counts.round_trips.map(|v| v as f64 / n),
-        transactions: server.map(|s| div(s.transactions)),
+        transactions: counts.transactions.map(|v| v as f64 / n),
         write_transactions: server.map(|s| div(s.next_xid)),
         wal_syncs: server.and_then(|s| s.wal_syncs).map(div),
         wal_bytes: server.and_then(|s| s.wal_bytes).map(div),
@@ -189,8 +184,7 @@ pub(crate) async fn run(target: &Target, steps: u32, progress: &Progress) -> Res
     drop(ctx);
     replay(&executor, &warm, 1).await?;
 
-    // Prime the counter reading: from here on each read adds exactly three
-    // transactions (see `ServerReader::delta`).
+    // Prime the counter reading.
     read(&server, db).await?;
 
     let key = format!("cost-{run}");

@@ -53,6 +53,9 @@ pub(crate) struct Counts {
     /// Client messages that wait for the server (PostgreSQL `Sync` and
     /// simple `Query`): round trips. `None` when not counted.
     pub(crate) round_trips: Option<u64>,
+    /// Transactions that ended, as the server reported them on the wire
+    /// (PostgreSQL). `None` when not counted.
+    pub(crate) transactions: Option<u64>,
 }
 
 impl Counts {
@@ -61,6 +64,10 @@ impl Counts {
             statements: self.statements - before.statements,
             writes: self.writes - before.writes,
             round_trips: self.round_trips.zip(before.round_trips).map(|(a, b)| a - b),
+            transactions: self
+                .transactions
+                .zip(before.transactions)
+                .map(|(a, b)| a - b),
         }
     }
 }
@@ -161,12 +168,14 @@ impl Counted {
                 statements: c.statements,
                 writes: c.writes,
                 round_trips: Some(c.round_trips),
+                transactions: Some(c.transactions),
             };
         }
         Counts {
             statements: self.statements.total.load(Ordering::SeqCst),
             writes: self.statements.writes.load(Ordering::SeqCst),
             round_trips: None,
+            transactions: None,
         }
     }
 }

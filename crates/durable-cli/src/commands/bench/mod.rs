@@ -5,6 +5,7 @@
 //! targets, `svg.rs` draws the chart. Timings are medians of `--repeat`
 //! runs with their spread; the `cost` counts are exact.
 
+mod claims;
 mod cost;
 mod counted;
 mod drive;
@@ -93,6 +94,18 @@ pub(crate) struct BenchArgs {
     /// Seconds over which the sleepers' wake-up times are spread.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     wake_window: u64,
+    /// Claims workload: workflows waiting on one busy key, comma-separated sizes.
+    #[arg(long, value_delimiter = ',', default_value = "0,1000,10000,100000")]
+    backlogs: Vec<u64>,
+    /// Claims workload: workflows queued ahead (for another function), sizes.
+    #[arg(long, value_delimiter = ',', default_value = "0,100000")]
+    queued: Vec<u64>,
+    /// Claims workload: finished workflows in the tables, sizes.
+    #[arg(long, value_delimiter = ',', default_value = "0,1000000")]
+    finished: Vec<u64>,
+    /// Workflows timed at each backlog size of the claims workload.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    probes: u32,
     /// Internal: run one memory workload in this process on --database-url
     /// and print its sample (used by the memory workload's child processes).
     #[arg(long, value_enum, hide = true)]
@@ -109,6 +122,7 @@ enum Workload {
     Cost,
     Memory,
     Primitives,
+    Claims,
 }
 
 impl BenchArgs {
@@ -181,6 +195,9 @@ impl BenchArgs {
         if self.runs(Workload::Primitives) {
             n += 3;
         }
+        if self.runs(Workload::Claims) {
+            n += (self.backlogs.len() + self.queued.len() + self.finished.len()) as u64;
+        }
         n
     }
 }
@@ -200,6 +217,8 @@ pub(crate) struct BenchReport {
     pub(crate) cost: Option<cost::CostReport>,
     pub(crate) memory: Option<memory::MemoryReport>,
     pub(crate) primitives: Option<primitives::PrimitivesReport>,
+    /// Enqueue to first step behind a backlog on one key, by backlog size.
+    pub(crate) claims: Option<Vec<claims::ClaimLatency>>,
     /// Each target of issue 4, with the figure that decides it.
     pub(crate) targets: Vec<report::TargetCheck>,
     pub(crate) seconds: f64,
@@ -275,6 +294,7 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         cost: None,
         memory: None,
         primitives: None,
+        claims: None,
         targets: Vec::new(),
         seconds: 0.0,
     };
@@ -318,6 +338,21 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         let window = std::time::Duration::from_secs(args.wake_window);
         report.primitives =
             Some(primitives::run(&db, args.sleepers, window, slots, &progress).await?);
+    }
+    if args.runs(Workload::Claims) {
+        let sizes = |list: &[u64]| {
+            let mut list = list.to_vec();
+            list.sort_unstable();
+            list.dedup();
+            list
+        };
+        let plan = [
+            (claims::Backlog::HotKey, sizes(&args.backlogs)),
+            (claims::Backlog::Queued, sizes(&args.queued)),
+            (claims::Backlog::Finished, sizes(&args.finished)),
+        ];
+        report.claims =
+            Some(claims::run(&db, target.backend, &plan, args.probes, &progress).await?);
     }
     progress.finish();
     db.close().await?;

@@ -58,7 +58,7 @@ pub(crate) struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(samples: &[f64]) -> Self {
+    pub(crate) fn of(samples: &[f64]) -> Self {
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
         let at = |q: f64| {

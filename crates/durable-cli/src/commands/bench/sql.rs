@@ -52,3 +52,27 @@ pub(crate) const POSTGRES_COUNTERS: &str = "SELECT d.xact_commit, \
      (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::BIGINT \
      FROM pg_stat_database d, pg_stat_force_next_flush() \
      WHERE d.datname = current_database()";
+
+/// Seed workflows in one statement (a million through `enqueue` would
+/// take the run's whole budget): `$1` key prefix, `$2` name, `$3` queue,
+/// `$4` concurrency key (or NULL), `$5` first number, `$6` last number,
+/// `$7` status (`PENDING`: what `enqueue` writes; `COMPLETED`: finished,
+/// with times and an output).
+pub(crate) const POSTGRES_SEED: &str = "INSERT INTO durable_workflow \
+     (id, root_id, workflow_key, name, status, input, output, queue, priority, concurrency_key, \
+      created_ms, started_ms, completed_ms) \
+     SELECT x.u, x.u, $1 || g, $2, $7, 'null', CASE WHEN $7 = 'COMPLETED' THEN 'null' END, $3, 0, $4, \
+       c.ms, CASE WHEN $7 = 'COMPLETED' THEN c.ms END, CASE WHEN $7 = 'COMPLETED' THEN c.ms END \
+     FROM generate_series($5::BIGINT, $6::BIGINT) g, \
+       LATERAL (SELECT gen_random_uuid() AS u OFFSET 0 * g) x, \
+       (SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT AS ms) c";
+/// As [`POSTGRES_SEED`] on SQLite (ids as hyphenated text).
+pub(crate) const SQLITE_SEED: &str = "WITH RECURSIVE n(g) AS (SELECT $5 UNION ALL SELECT g + 1 FROM n WHERE g < $6), \
+     ids(g, u) AS (SELECT g, lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
+       substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))) FROM n), \
+     c(ms) AS (SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)) \
+     INSERT INTO durable_workflow \
+     (id, root_id, workflow_key, name, status, input, output, queue, priority, concurrency_key, \
+      created_ms, started_ms, completed_ms) \
+     SELECT u, u, $1 || g, $2, $7, 'null', CASE WHEN $7 = 'COMPLETED' THEN 'null' END, $3, 0, $4, \
+       c.ms, CASE WHEN $7 = 'COMPLETED' THEN c.ms END, CASE WHEN $7 = 'COMPLETED' THEN c.ms END FROM ids, c";
