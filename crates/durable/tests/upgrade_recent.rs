@@ -340,7 +340,11 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
     } else {
         assert_eq!(feeds_after, [0; 5], "v3's tables start empty");
     }
-    for name in ["durable_step_waiting", "durable_workflow_key_claim"] {
+    let mut indexes = vec!["durable_step_waiting", "durable_workflow_key_claim"];
+    if backend == Backend::Postgres {
+        indexes.push("durable_workflow_name_claim"); // claims per function (LATERAL)
+    }
+    for name in indexes {
         let index = match backend {
             Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = $1",
             Backend::Postgres => "SELECT COUNT(to_regclass($1))",

@@ -1,7 +1,9 @@
 //! `floor`: the raw database. A loop of one-row `INSERT`s, each its own
 //! autocommitted transaction, on the same driver and the same kind of pool
-//! as the SDK (`durable::connect`), at several concurrency levels. A durable
-//! step cannot be cheaper than one such commit.
+//! as the SDK (`durable::connect`), at several concurrency levels; and, at
+//! one at a time, the same on one bare connection with no pool (sqlx pings
+//! a pooled connection as it goes back: two round trips per insert on the
+//! pool, one here). A durable step cannot be cheaper than one such commit.
 
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ pub(crate) struct FloorReport {
     /// Inserts per measurement.
     pub(crate) inserts: u32,
     pub(crate) levels: Vec<FloorLevel>,
+    /// µs per insert on one bare connection (no pool), one at a time.
+    pub(crate) bare_us_per_insert: Option<Spread>,
 }
 
 impl FloorReport {
@@ -65,6 +69,67 @@ async fn inserts_by(db: &DatabaseConnection, concurrency: usize, inserts: u32) -
         async move { insert(&db, i).await }
     })
     .await
+}
+
+/// One measurement on a bare connection opened with the pool's options:
+/// µs per insert, one at a time.
+pub(crate) async fn bare_sample(db: &DatabaseConnection, inserts: u32) -> Result<f64> {
+    use durable::sea_orm::sqlx::{self, Connection};
+    async fn run<C: Connection>(
+        mut conn: C,
+        inserts: u32,
+        insert: impl AsyncFn(&mut C, u32) -> std::result::Result<(), sqlx::Error>,
+    ) -> std::result::Result<Duration, sqlx::Error> {
+        insert(&mut conn, u32::MAX).await?; // prepare
+        let started = std::time::Instant::now();
+        for i in 0..inserts {
+            insert(&mut conn, i).await?;
+        }
+        let elapsed = started.elapsed();
+        conn.close().await?;
+        Ok(elapsed)
+    }
+    let body = |i: u32| format!("{{\"i\":{i}}}");
+    let db_err = |e: sqlx::Error| {
+        durable::sea_orm::DbErr::Conn(durable::sea_orm::RuntimeErr::SqlxError(
+            std::sync::Arc::new(e),
+        ))
+    };
+    let elapsed = match db.get_database_backend() {
+        durable::sea_orm::DbBackend::Postgres => {
+            let options = db.get_postgres_connection_pool().connect_options();
+            let conn = sqlx::PgConnection::connect_with(&options)
+                .await
+                .map_err(db_err)?;
+            run(conn, inserts, async |c, i| {
+                sqlx::query(sql::FLOOR_INSERT)
+                    .bind(uuid::Uuid::new_v4())
+                    .bind(body(i))
+                    .execute(&mut *c)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .map_err(db_err)?
+        }
+        _ => {
+            let options = db.get_sqlite_connection_pool().connect_options();
+            let conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(db_err)?;
+            run(conn, inserts, async |c, i| {
+                sqlx::query(sql::FLOOR_INSERT)
+                    .bind(uuid::Uuid::new_v4())
+                    .bind(body(i))
+                    .execute(&mut *c)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .map_err(db_err)?
+        }
+    };
+    Ok(micros(elapsed) / f64::from(inserts))
 }
 
 /// One row like a checkpoint: a UUID and a small JSON text.

@@ -21,6 +21,8 @@ pub(crate) struct LatencyReport {
     /// Median over runs of (µs per step / µs per insert + commit at 1
     /// connection), each run measuring both back to back.
     pub(crate) ratio_to_floor: Option<f64>,
+    /// The same against one insert + commit on a bare connection (no pool).
+    pub(crate) ratio_to_bare: Option<f64>,
 }
 
 /// One workflow of `steps` fresh steps; µs per step (the steps only, not

@@ -16,6 +16,7 @@ mod primitives;
 mod progress;
 mod replay;
 mod report;
+mod scale;
 mod sql;
 mod stats;
 mod svg;
@@ -106,6 +107,13 @@ pub(crate) struct BenchArgs {
     /// Workflows timed at each backlog size of the claims workload.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     probes: u32,
+    /// Scale workload: numbers of worker processes, comma-separated (each
+    /// has --concurrency slots).
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+    processes: Vec<usize>,
+    /// Internal: run a worker of the scale workload until stdin closes.
+    #[arg(long, hide = true)]
+    internal_scale_worker: bool,
     /// Internal: run one memory workload in this process on --database-url
     /// and print its sample (used by the memory workload's child processes).
     #[arg(long, value_enum, hide = true)]
@@ -123,6 +131,7 @@ enum Workload {
     Memory,
     Primitives,
     Claims,
+    Scale,
 }
 
 impl BenchArgs {
@@ -195,6 +204,9 @@ impl BenchArgs {
         if self.runs(Workload::Primitives) {
             n += 3;
         }
+        if self.runs(Workload::Scale) {
+            n += u64::from(self.repeat) * self.processes.len() as u64;
+        }
         if self.runs(Workload::Claims) {
             n += (self.backlogs.len() + self.queued.len() + self.finished.len()) as u64;
         }
@@ -217,6 +229,8 @@ pub(crate) struct BenchReport {
     pub(crate) cost: Option<cost::CostReport>,
     pub(crate) memory: Option<memory::MemoryReport>,
     pub(crate) primitives: Option<primitives::PrimitivesReport>,
+    /// Steps per second by number of worker processes.
+    pub(crate) scale: Option<scale::ScaleReport>,
     /// Enqueue to first step behind a backlog on one key, by backlog size.
     pub(crate) claims: Option<Vec<claims::ClaimLatency>>,
     /// Each target of issue 4, with the figure that decides it.
@@ -234,6 +248,12 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
             CliError::Usage("--internal-memory-workload needs --database-url".into())
         })?;
         return memory::child(url, workload, args.sizes()).await;
+    }
+    if args.internal_scale_worker {
+        let url = args.database_url.as_deref().ok_or_else(|| {
+            CliError::Usage("--internal-scale-worker needs --database-url".into())
+        })?;
+        return scale::child(url, args.concurrency(), args.workflow_steps).await;
     }
     let postgres = if args.sqlite {
         None
@@ -295,6 +315,7 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         memory: None,
         primitives: None,
         claims: None,
+        scale: None,
         targets: Vec::new(),
         seconds: 0.0,
     };
@@ -338,6 +359,20 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         let window = std::time::Duration::from_secs(args.wake_window);
         report.primitives =
             Some(primitives::run(&db, args.sleepers, window, slots, &progress).await?);
+    }
+    if args.runs(Workload::Scale) {
+        let mut processes: Vec<usize> = args.processes.iter().map(|&p| p.max(1)).collect();
+        processes.sort_unstable();
+        processes.dedup();
+        let plan = scale::Plan {
+            processes,
+            slots: args.concurrency(),
+            workflows: args.workflows,
+            steps: args.workflow_steps,
+            floor_inserts: args.floor_inserts,
+            repeat: args.repeat as usize,
+        };
+        report.scale = Some(scale::run(target, &db, &plan, &progress).await?);
     }
     if args.runs(Workload::Claims) {
         let sizes = |list: &[u64]| {

@@ -96,6 +96,12 @@ pub(crate) fn conclude(r: &mut BenchReport) {
             ),
             l.ratio_to_floor.map(|x| x <= limit),
         );
+        check(
+            "sequential step latency vs a bare connection",
+            "<= 2 x one insert+commit, no pool",
+            format!("{} x", opt(l.ratio_to_bare)),
+            l.ratio_to_bare.filter(|_| postgres).map(|x| x <= 2.0),
+        );
     }
     if let Some(level) = r.throughput.as_ref().and_then(|t| t.at(r.concurrency)) {
         check(
@@ -128,6 +134,30 @@ pub(crate) fn conclude(r: &mut BenchReport) {
                 .queue_ratio_to_floor
                 .filter(|_| postgres)
                 .map(|x| x >= 0.5),
+        );
+    }
+    if let Some(sc) = &r.scale
+        && let (Some(one), Some(most)) = (sc.levels.first(), sc.levels.last())
+        && most.processes > one.processes
+    {
+        // Speed-up of the steps against the speed-up of the floor over the
+        // same concurrencies: 1 is linear as far as the database allows.
+        let steps = most.steps_per_s.median / one.steps_per_s.median;
+        let floor = most.floor_per_s.median / one.floor_per_s.median;
+        let efficiency = steps / floor;
+        check(
+            &format!(
+                "scale-out, {} -> {} processes",
+                one.processes, most.processes
+            ),
+            ">= 0.8 x the floor's speed-up",
+            format!(
+                "{} x ({} x steps/s, floor {} x)",
+                num(efficiency),
+                num(steps),
+                num(floor)
+            ),
+            postgres.then_some(efficiency >= 0.8),
         );
     }
     for (kind, wanted) in [
@@ -228,9 +258,46 @@ pub(crate) fn render(r: &BenchReport) -> String {
     cost(&mut out, r);
     memory(&mut out, r);
     primitives(&mut out, r);
+    scale(&mut out, r);
     claims(&mut out, r);
     targets(&mut out, r);
     out
+}
+
+fn scale(out: &mut String, r: &BenchReport) {
+    let Some(s) = &r.scale else {
+        return;
+    };
+    let mut t = Table::new(&[
+        "processes",
+        "slots in all",
+        "steps/s",
+        "min-max",
+        "floor inserts/s",
+        "ratio",
+    ]);
+    for level in &s.levels {
+        t.cells(vec![
+            level.processes.to_string(),
+            level.concurrency.to_string(),
+            num(level.steps_per_s.median),
+            format!(
+                "{}-{}",
+                num(level.steps_per_s.min),
+                num(level.steps_per_s.max)
+            ),
+            num(level.floor_per_s.median),
+            num(level.ratio_to_floor),
+        ]);
+    }
+    section(
+        out,
+        &format!(
+            "scale-out: {} x {} steps through the queue, worker processes of {} slots",
+            s.workflows, s.steps_per_workflow, s.slots_per_process
+        ),
+        &t,
+    );
 }
 
 fn claims(out: &mut String, r: &BenchReport) {
@@ -279,10 +346,23 @@ fn timings(out: &mut String, r: &BenchReport) {
                 "",
             );
         }
+        if let Some(bare) = f.bare_us_per_insert {
+            t.spread(
+                "floor",
+                "insert+commit, bare connection: us".into(),
+                bare,
+                "",
+            );
+        }
     }
     if let Some(l) = &r.latency {
         let measure = format!("fresh step, {} in a row: us", l.steps);
-        t.spread("latency", measure, l.us_per_step, &ratio(l.ratio_to_floor));
+        let vs = format!(
+            "{} ({} bare)",
+            ratio(l.ratio_to_floor),
+            ratio(l.ratio_to_bare)
+        );
+        t.spread("latency", measure, l.us_per_step, &vs);
     }
     if let Some(tp) = &r.throughput
         && let Some(level) = tp.at(n)

@@ -76,3 +76,13 @@ pub(crate) const SQLITE_SEED: &str = "WITH RECURSIVE n(g) AS (SELECT $5 UNION AL
       created_ms, started_ms, completed_ms) \
      SELECT u, u, $1 || g, $2, $7, 'null', CASE WHEN $7 = 'COMPLETED' THEN 'null' END, $3, 0, $4, \
        c.ms, CASE WHEN $7 = 'COMPLETED' THEN c.ms END, CASE WHEN $7 = 'COMPLETED' THEN c.ms END FROM ids, c";
+
+/// The database clock in epoch milliseconds.
+pub(crate) const POSTGRES_NOW_MS: &str =
+    "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+/// As [`POSTGRES_NOW_MS`] on SQLite.
+pub(crate) const SQLITE_NOW_MS: &str = "SELECT CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+/// Workflows of `$1` created since `$2` (epoch ms) that completed, and the
+/// last completion.
+pub(crate) const SCALE_DONE: &str = "SELECT COUNT(*), COALESCE(MAX(completed_ms), 0) \
+     FROM durable_workflow WHERE name = $1 AND status = 'COMPLETED' AND created_ms >= $2";

@@ -44,6 +44,7 @@ pub(crate) async fn run(
     let mut floor_levels = Vec::new();
     let mut latency = None;
     let mut tp_levels = Vec::new();
+    let mut bare = Vec::new();
     for &level in &plan.floor_levels {
         let latency_steps = plan.latency_steps.filter(|_| level == 1);
         let throughput = plan.throughput_levels.contains(&level);
@@ -65,9 +66,11 @@ pub(crate) async fn run(
             f.push(us, per_s);
             progress.tick();
             if let Some(steps) = latency_steps {
+                let bare_us = floor::bare_sample(db, plan.floor_inserts).await?;
                 let key = format!("latency-{run}-{rep}");
                 let step_us = latency::sample(db, &key, steps).await?;
-                l.push(step_us, step_us / us);
+                l.push3(step_us, step_us / us, step_us / bare_us);
+                bare.push(bare_us);
                 progress.tick();
             }
             if throughput {
@@ -99,6 +102,7 @@ pub(crate) async fn run(
                 steps,
                 us_per_step: Spread::of(&l.a),
                 ratio_to_floor: Some(Spread::of(&l.b).median),
+                ratio_to_bare: Some(Spread::of(&l.c).median),
             });
         }
         if throughput {
@@ -117,6 +121,7 @@ pub(crate) async fn run(
         floor: FloorReport {
             inserts: plan.floor_inserts,
             levels: floor_levels,
+            bare_us_per_insert: (!bare.is_empty()).then(|| Spread::of(&bare)),
         },
         latency,
         throughput: (!plan.throughput_levels.is_empty()).then_some(ThroughputReport {

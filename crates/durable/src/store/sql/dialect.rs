@@ -10,8 +10,9 @@
 //! per statement, so a statement never sees two different times), row
 //! locks (management calls and claims lock, a checkpoint holds the
 //! workflow row shared while it checks the lease), the time at the moment
-//! of reading (for a decision taken after a row lock was waited for), and
-//! how a JSON array parameter is read as a set.
+//! of reading (for a decision taken after a row lock was waited for),
+//! how a JSON array parameter is read as a set, and how the ready work of
+//! a queue is read per function.
 
 /// Instantiate a statements struct for both backends: `$builder` is a macro
 /// taking the fragments and returning the struct; the result is indexed by
@@ -33,7 +34,15 @@ macro_rules! dialects {
                 clock_now = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT",
                 // See `owner_dead`.
                 owner_lock = " FOR SHARE SKIP LOCKED",
-                json_list = ("(SELECT jsonb_array_elements_text(", "::JSONB))")
+                json_list = ("(SELECT jsonb_array_elements_text(", "::JSONB))"),
+                // The ready workflows of a queue, one index range per
+                // function this executor runs (the names in `$2`, LATERAL),
+                // so work of functions it does not run is never read
+                // (index `durable_workflow_name_claim`).
+                per_name = (
+                    "(SELECT jsonb_array_elements_text($2::JSONB) AS served) n CROSS JOIN LATERAL ",
+                    "name = n.served"
+                )
             ),
             // SQLite: one writer at a time, so statements are already
             // serialized and need no row locks; `julianday('now')` is fixed
@@ -45,7 +54,11 @@ macro_rules! dialects {
                 skip_locked = "",
                 clock_now = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
                 owner_lock = "",
-                json_list = ("(SELECT value FROM json_each(", "))")
+                json_list = ("(SELECT value FROM json_each(", "))"),
+                // SQLite has no LATERAL: one range of the queue, names
+                // filtered (it serves one process; others' work in its
+                // queues is rare).
+                per_name = ("", "name IN (SELECT value FROM json_each($2))")
             ),
         ];
     };

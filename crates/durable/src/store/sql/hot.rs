@@ -79,7 +79,11 @@ impl HotConnections {
         let set = Arc::new(Self {
             // The options `Arc` is the pool key: this pool holds it, so
             // the key cannot be reused by another pool while the set lives.
-            pool: options.connect_lazy_with((*user.connect_options()).clone()),
+            // No JIT for the engine's statements: each reads a few rows by
+            // index, but an estimate on a large table can pass
+            // `jit_above_cost` and compile for longer than it runs.
+            pool: options
+                .connect_lazy_with((*user.connect_options()).clone().options([("jit", "off")])),
             permits: Arc::new(Semaphore::new(size as usize)),
             idle: Mutex::new(Vec::new()),
         });

@@ -71,7 +71,7 @@ macro_rules! claimable {
 }
 
 macro_rules! queue_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal)) => {
         QueueSql {
             enqueue: concat!(
                 "INSERT INTO durable_workflow (id, root_id, workflow_key, name, status, input, queue, priority, \
@@ -98,9 +98,9 @@ macro_rules! queue_sql {
                 "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND started_ms > ", $now, " - $2"
             ),
             candidates: concat!(
-                "SELECT id FROM (SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$6"),
-                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+                "SELECT id FROM (SELECT id, priority, created_ms FROM ", $pn_from, "(SELECT id, priority, created_ms \
+                   FROM durable_workflow WHERE queue = $1 AND ", $pn_match, " AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$6"),
+                "  AND (app_version IS NULL OR app_version = $3 OR $4) \
                    ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
                  UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
                    FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$6"),
@@ -163,9 +163,13 @@ dialects! { static SQL: QueueSql = queue_sql; }
 /// holding it (its claimer stopped or stalled: the server ends that
 /// session and the lock goes with it). Claims take milliseconds; without
 /// these, one stopped worker pinned a queue's row, and every other
-/// worker of the queue, for as long as it was stopped.
+/// worker of the queue, for as long as it was stopped. And no JIT: the
+/// claim queries read a few index entries, but their cost estimates on a
+/// large backlog pass `jit_above_cost`, and compiling them took 1.2 s of
+/// every claim behind 100,000 waiting workflows.
 const PG_BOUND_CLAIM: &str = "SELECT set_config('lock_timeout', '2000', true), \
-     set_config('idle_in_transaction_session_timeout', '2000', true)";
+     set_config('idle_in_transaction_session_timeout', '2000', true), \
+     set_config('jit', 'off', true)";
 
 /// PostgreSQL only: wake executors listening for new work. `$1` queue.
 const PG_NOTIFY: &str = "SELECT pg_notify('durable_wakeup', $1)";
