@@ -142,6 +142,9 @@ pub(crate) fn conclude(r: &mut BenchReport) {
     {
         // Speed-up of the steps against the speed-up of the floor over the
         // same concurrencies: 1 is linear as far as the database allows.
+        // Judged only where the floor itself rose (by half at least): on a
+        // machine whose floor stalls, both fall with the CPUs, and the
+        // ratio says nothing about scaling.
         let steps = most.steps_per_s.median / one.steps_per_s.median;
         let floor = most.floor_per_s.median / one.floor_per_s.median;
         let efficiency = steps / floor;
@@ -150,14 +153,14 @@ pub(crate) fn conclude(r: &mut BenchReport) {
                 "scale-out, {} -> {} processes",
                 one.processes, most.processes
             ),
-            ">= 0.8 x the floor's speed-up",
+            ">= 0.8 x the floor's speed-up (judged where the floor rises 1.5 x)",
             format!(
                 "{} x ({} x steps/s, floor {} x)",
                 num(efficiency),
                 num(steps),
                 num(floor)
             ),
-            postgres.then_some(efficiency >= 0.8),
+            (postgres && floor >= 1.5).then_some(efficiency >= 0.8),
         );
     }
     for (kind, wanted) in [

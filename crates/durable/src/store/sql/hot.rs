@@ -157,27 +157,39 @@ impl Hot {
         into_err: fn(sqlx::Error) -> DbErr,
     ) -> Result<T, DbErr> {
         let mut slot = self.conn.lock().await;
-        // Taken out while the statement runs: if this future is dropped
-        // half-way (its deadline passed), the connection is dropped with it.
-        let Some(mut conn) = slot.take() else {
+        // Taken out while the statement runs, and closed unless it
+        // answers: if this future is dropped half-way (its deadline
+        // passed), the connection goes with it, closed, not returned to
+        // sqlx's pool (whose ping on return would wait for the old answer
+        // of a silent server for ever, holding a slot of the set).
+        let Some(conn) = slot.take() else {
             return Err(into_err(sqlx::Error::PoolClosed));
         };
+        let mut conn = CloseUnlessAnswered(Some(conn));
         let values = stmt
             .values
             .clone()
             .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
         let query = sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values));
-        let result = run(&mut conn, query).await;
+        let result = run(conn.0.as_mut().expect("taken above"), query).await;
         match &result {
             Ok(_) | Err(sqlx::Error::RowNotFound | sqlx::Error::Database(_)) => {
-                *slot = Some(conn);
+                *slot = conn.0.take();
             }
-            Err(_) => {
-                conn.close_on_drop();
-                self.set.close_idle();
-            }
+            Err(_) => self.set.close_idle(),
         }
         result.map_err(into_err)
+    }
+}
+
+/// A connection closed when dropped, unless taken out first.
+struct CloseUnlessAnswered(Option<PoolConnection<Postgres>>);
+
+impl Drop for CloseUnlessAnswered {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            conn.close_on_drop();
+        }
     }
 }
 
