@@ -1,7 +1,9 @@
 //! `cost`: what one step costs the database, counted exactly rather than
-//! timed. Statements and writes come from SeaORM's metric callback; on
-//! PostgreSQL also round trips on the wire ([`wire`](super::wire)) and the
-//! transactions the server reported ended (its `ReadyForQuery`), and the
+//! timed. On PostgreSQL statements, writes, round trips and the
+//! transactions the server reported ended (its `ReadyForQuery`) are counted
+//! on the wire ([`durable::scratch::wire`]), for every connection of the
+//! process; on SQLite statements and writes come from SeaORM's metric
+//! callback. On PostgreSQL also the
 //! server's own counters: transactions that wrote (transaction ids
 //! assigned), WAL syncs (`pg_stat_wal`) and WAL bytes (the WAL position).
 //!
