@@ -43,7 +43,7 @@ use uuid::Uuid;
 
 use crate::error::DurableError;
 use crate::store::sql::SqlStore;
-use crate::store::sql::{deadline_passed, jittered, pool_key};
+use crate::store::sql::{PerPool, deadline_passed, jittered, shared_per_pool};
 use crate::store::{ExecutorRow, Renewal, Store};
 
 /// Lease of an executor unless configured otherwise.
@@ -143,25 +143,12 @@ impl ExecutorCore {
     /// (and heartbeat) per connection pool while any workflow of it is in use.
     pub(crate) fn process_default(db: &DatabaseConnection) -> Arc<Self> {
         static PROCESS_ID: OnceLock<Uuid> = OnceLock::new();
-        static REGISTRY: Mutex<Vec<(usize, Weak<ExecutorCore>)>> = Mutex::new(Vec::new());
+        static REGISTRY: PerPool<ExecutorCore> = Mutex::new(Vec::new());
         let id = *PROCESS_ID.get_or_init(Uuid::new_v4);
-        let key = pool_key(db);
-        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        registry.retain(|(_, weak)| weak.strong_count() > 0);
-        if let Some(existing) = key.and_then(|key| {
-            registry
-                .iter()
-                .find(|(k, _)| *k == key)
-                .and_then(|(_, weak)| weak.upgrade())
-        }) {
-            return existing;
-        }
-        let store: Arc<dyn Store> = Arc::new(SqlStore::new(db).for_lease(DEFAULT_LEASE));
-        let core = Arc::new(Self::new(store, id, DEFAULT_LEASE));
-        if let Some(key) = key {
-            registry.push((key, Arc::downgrade(&core)));
-        }
-        core
+        shared_per_pool(&REGISTRY, db, || {
+            let store: Arc<dyn Store> = Arc::new(SqlStore::new(db).for_lease(DEFAULT_LEASE));
+            Arc::new(Self::new(store, id, DEFAULT_LEASE))
+        })
     }
 
     /// Stop the heartbeat for good: the executor is about to expire its

@@ -343,8 +343,14 @@ fn cstrings(body: &[u8]) -> impl Iterator<Item = String> + '_ {
         .map(|s| String::from_utf8_lossy(s).into_owned())
 }
 
-/// The first words of a statement, whitespace collapsed, at most 60 bytes.
-fn label(sql: &str) -> String {
+/// The first words of a statement, whitespace collapsed, at most 60 bytes:
+/// how [`WireTiming::sql`] names a kind of statement.
+///
+/// ```
+/// let label = durable::scratch::wire::label("SELECT  id\n FROM t WHERE x = $1");
+/// assert_eq!(label, "SELECT id FROM t WHERE x = $1");
+/// ```
+pub fn label(sql: &str) -> String {
     let words: Vec<&str> = sql.split_whitespace().take(8).collect();
     let mut text = words.join(" ");
     if text.len() > 60 {

@@ -16,7 +16,7 @@ use durable::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
 use super::target::{Backend, Target};
 use crate::error::Result;
-use durable::scratch::wire::WireProxy;
+use durable::scratch::wire::{self, WireProxy};
 
 /// A counted pool of one connection (statements run one after another).
 pub(crate) struct Counted {
@@ -106,7 +106,7 @@ impl Counted {
                 s.writes.fetch_add(1, Ordering::SeqCst);
             }
             let mut timings = s.timings.lock().unwrap_or_else(|e| e.into_inner());
-            let entry = timings.entry(label(&info.statement.sql)).or_default();
+            let entry = timings.entry(wire::label(&info.statement.sql)).or_default();
             entry.0 += 1;
             entry.1 += info.elapsed;
         });
@@ -186,18 +186,4 @@ fn is_read(sql: &str) -> bool {
     let starts =
         |word: &[u8]| sql.len() >= word.len() && sql[..word.len()].eq_ignore_ascii_case(word);
     starts(b"SELECT") || starts(b"WITH")
-}
-
-/// The first words of a statement, whitespace collapsed.
-fn label(sql: &str) -> String {
-    let words: Vec<&str> = sql.split_whitespace().take(8).collect();
-    let mut text = words.join(" ");
-    if text.len() > 60 {
-        let cut = (0..=60)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
-    }
-    text
 }

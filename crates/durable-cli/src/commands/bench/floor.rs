@@ -95,39 +95,32 @@ pub(crate) async fn bare_sample(db: &DatabaseConnection, inserts: u32) -> Result
             std::sync::Arc::new(e),
         ))
     };
+    // The same loop on either driver's connection type (sqlx's generic
+    // bounds for "a connection that binds a UUID and a text" would be
+    // longer than the loop).
+    macro_rules! on_bare {
+        ($connection:ty, $pool:ident) => {{
+            let options = db.$pool().connect_options();
+            let conn = <$connection>::connect_with(&options)
+                .await
+                .map_err(db_err)?;
+            run(conn, inserts, async |c, i| {
+                sqlx::query(sql::FLOOR_INSERT)
+                    .bind(uuid::Uuid::new_v4())
+                    .bind(body(i))
+                    .execute(&mut *c)
+                    .await
+                    .map(|_| ())
+            })
+            .await
+            .map_err(db_err)?
+        }};
+    }
     let elapsed = match db.get_database_backend() {
         durable::sea_orm::DbBackend::Postgres => {
-            let options = db.get_postgres_connection_pool().connect_options();
-            let conn = sqlx::PgConnection::connect_with(&options)
-                .await
-                .map_err(db_err)?;
-            run(conn, inserts, async |c, i| {
-                sqlx::query(sql::FLOOR_INSERT)
-                    .bind(uuid::Uuid::new_v4())
-                    .bind(body(i))
-                    .execute(&mut *c)
-                    .await
-                    .map(|_| ())
-            })
-            .await
-            .map_err(db_err)?
+            on_bare!(sqlx::PgConnection, get_postgres_connection_pool)
         }
-        _ => {
-            let options = db.get_sqlite_connection_pool().connect_options();
-            let conn = sqlx::SqliteConnection::connect_with(&options)
-                .await
-                .map_err(db_err)?;
-            run(conn, inserts, async |c, i| {
-                sqlx::query(sql::FLOOR_INSERT)
-                    .bind(uuid::Uuid::new_v4())
-                    .bind(body(i))
-                    .execute(&mut *c)
-                    .await
-                    .map(|_| ())
-            })
-            .await
-            .map_err(db_err)?
-        }
+        _ => on_bare!(sqlx::SqliteConnection, get_sqlite_connection_pool),
     };
     Ok(micros(elapsed) / f64::from(inserts))
 }

@@ -21,7 +21,7 @@
 //! - An idle connection unused for [`IDLE_LIMIT`] is closed when next seen
 //!   instead of used: a NAT or firewall may have dropped it silently.
 
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -52,45 +52,31 @@ impl HotConnections {
     /// The set for the user's pool `db` (PostgreSQL), made on first use.
     /// `deadline` bounds opening a connection.
     pub(crate) fn for_pool(db: &DatabaseConnection, deadline: Duration) -> Arc<Self> {
-        type Registry = Mutex<Vec<(usize, Weak<HotConnections>)>>;
-        static REGISTRY: Registry = Mutex::new(Vec::new());
-        let user = db.get_postgres_connection_pool();
-        let key = super::pool_key(db);
-        let mut registry = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        registry.retain(|(_, weak)| weak.strong_count() > 0);
-        if let Some(set) = key.and_then(|key| {
-            registry
-                .iter()
-                .find(|(k, _)| *k == key)
-                .and_then(|(_, weak)| weak.upgrade())
-        }) {
-            return set;
-        }
-        let size = user.options().get_max_connections().max(1);
-        let options: PoolOptions<Postgres> = user
-            .options()
-            .clone()
-            .max_connections(size)
-            .min_connections(0)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .test_before_acquire(false)
-            .acquire_timeout(deadline);
-        let set = Arc::new(Self {
-            // The options `Arc` is the pool key: this pool holds it, so
-            // the key cannot be reused by another pool while the set lives.
-            // No JIT for the engine's statements: each reads a few rows by
-            // index, but an estimate on a large table can pass
-            // `jit_above_cost` and compile for longer than it runs.
-            pool: options
-                .connect_lazy_with((*user.connect_options()).clone().options([("jit", "off")])),
-            permits: Arc::new(Semaphore::new(size as usize)),
-            idle: Mutex::new(Vec::new()),
-        });
-        if let Some(key) = key {
-            registry.push((key, Arc::downgrade(&set)));
-        }
-        set
+        static REGISTRY: super::PerPool<HotConnections> = Mutex::new(Vec::new());
+        super::shared_per_pool(&REGISTRY, db, || {
+            let user = db.get_postgres_connection_pool();
+            let size = user.options().get_max_connections().max(1);
+            let options: PoolOptions<Postgres> = user
+                .options()
+                .clone()
+                .max_connections(size)
+                .min_connections(0)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .test_before_acquire(false)
+                .acquire_timeout(deadline);
+            Arc::new(Self {
+                // The options `Arc` is the pool key: this pool holds it, so
+                // the key cannot be reused by another pool while the set
+                // lives. No JIT for the engine's statements: each reads a
+                // few rows by index, but an estimate on a large table can
+                // pass `jit_above_cost` and compile for longer than it runs.
+                pool: options
+                    .connect_lazy_with((*user.connect_options()).clone().options([("jit", "off")])),
+                permits: Arc::new(Semaphore::new(size as usize)),
+                idle: Mutex::new(Vec::new()),
+            })
+        })
     }
 
     /// A connection for one statement: an idle one, or a new one.

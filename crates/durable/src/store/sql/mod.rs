@@ -361,6 +361,35 @@ pub(crate) fn pool_key(db: &DatabaseConnection) -> Option<usize> {
     }
 }
 
+/// Things made once per connection pool and shared while in use: a
+/// registry of them by [`pool_key`].
+pub(crate) type PerPool<T> = std::sync::Mutex<Vec<(usize, std::sync::Weak<T>)>>;
+
+/// The `T` of `registry` for the pool behind `db`, made by `make` if none
+/// is alive. A pool without a key (an unsupported backend) shares nothing.
+pub(crate) fn shared_per_pool<T>(
+    registry: &PerPool<T>,
+    db: &DatabaseConnection,
+    make: impl FnOnce() -> Arc<T>,
+) -> Arc<T> {
+    let key = pool_key(db);
+    let mut registry = registry.lock().unwrap_or_else(|e| e.into_inner());
+    registry.retain(|(_, weak)| weak.strong_count() > 0);
+    if let Some(existing) = key.and_then(|key| {
+        registry
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, weak)| weak.upgrade())
+    }) {
+        return existing;
+    }
+    let made = make();
+    if let Some(key) = key {
+        registry.push((key, Arc::downgrade(&made)));
+    }
+    made
+}
+
 /// How long any one statement of the engine (and a `BEGIN` or `COMMIT`)
 /// may take at most before its connection is given up as silent: the
 /// bound for stores without an executor's lease, and for the default
