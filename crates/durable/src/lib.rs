@@ -32,6 +32,7 @@ mod executor; // Executor: an explicit identity, recovery
 mod faults; // named fault points for the fault suite (feature `testing`)
 mod history; // a workflow's journal, read in pages as it replays
 mod identity; // the executor identity: lease, heartbeat, liveness
+mod query; // WorkflowQuery: filters, sort and pages of Client::list
 mod queue; // Queue and its limits
 mod read; // the read model's serde types
 mod registry; // workflow functions by name
@@ -49,6 +50,7 @@ pub use connect::{connect, init};
 pub use ctx::{ChildHandle, Ctx};
 pub use error::DurableError;
 pub use executor::{DEFAULT_LEASE, Executor};
+pub use query::{Cursor, DEFAULT_PAGE, Direction, MAX_PAGE, SortBy, WorkflowPage, WorkflowQuery};
 pub use queue::{DEFAULT_QUEUE, Queue};
 pub use read::{StepSummary, WorkflowSummary, WorkflowTree};
 pub use registry::Registry;

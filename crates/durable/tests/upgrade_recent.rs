@@ -327,8 +327,8 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
         assert_eq!(feeds_before, [1, 2, 1, 2, 3]);
     }
     durable::init(db).await.expect("migrate");
-    assert_eq!(durable_db::SCHEMA_VERSION, 5);
-    assert_eq!(count(db, VERSION).await, 5);
+    assert_eq!(durable_db::SCHEMA_VERSION, 6);
+    assert_eq!(count(db, VERSION).await, 6);
     assert_eq!(snapshot(db).await, before, "the migration changed a row");
     assert_eq!(count(db, fx.user_rows).await, 1);
     let mut feeds_after = Vec::new();
@@ -340,7 +340,16 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
     } else {
         assert_eq!(feeds_after, [0; 5], "v3's tables start empty");
     }
-    let mut indexes = vec!["durable_step_waiting", "durable_workflow_key_claim"];
+    let mut indexes = vec![
+        "durable_step_waiting",
+        "durable_workflow_key_claim",
+        // v6: one per sort of `Client::list`.
+        "durable_workflow_created",
+        "durable_workflow_status_created",
+        "durable_workflow_name_created",
+        "durable_workflow_started",
+        "durable_workflow_finished",
+    ];
     if backend == Backend::Postgres {
         indexes.push("durable_workflow_name_claim"); // claims per function (LATERAL)
     }

@@ -18,7 +18,7 @@ use sea_orm::{
 };
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// One migration: its version and the statements that bring the schema to
 /// it, in groups run one after the other.

@@ -3,6 +3,7 @@
 //! management and the read model in `manage.rs`.
 
 mod handle;
+mod list;
 mod manage;
 mod options;
 mod signals;

@@ -158,6 +158,57 @@ impl Ctx {
         Ok(ctx)
     }
 
+    /// Reattach to the root workflow `id`, found with
+    /// [`crate::Client::list`] say: as [`Ctx::start_with_key`] with its
+    /// name and key. An unfinished one is claimed for this process and
+    /// goes on from its history (a queued one runs here, not on a worker);
+    /// a finished one replays and writes nothing.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id;
+    /// [`DurableError::InvalidInput`] for a child workflow (it goes on when
+    /// its parent replays); otherwise as [`Ctx::start`].
+    ///
+    /// ```no_run
+    /// # async fn demo(db: sea_orm::DatabaseConnection, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// let ctx = durable::Ctx::from_id(&db, id).await?;
+    /// let order: serde_json::Value = ctx.input()?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn from_id(db: &DatabaseConnection, id: Uuid) -> Result<Self, DurableError> {
+        let executor = ExecutorCore::process_default(db);
+        let row = executor
+            .store
+            .workflow(id)
+            .await?
+            .ok_or(DurableError::NotFound(id))?;
+        if let Some(parent) = row.parent_id {
+            return Err(DurableError::InvalidInput(format!(
+                "workflow {id} is a child of {parent}: it goes on when its parent replays"
+            )));
+        }
+        Self::start_on(executor, &row.name, &row.key, None).await
+    }
+
+    /// The workflow's input, as `T` (JSON `null` if it was started without
+    /// one, so `Option<_>` reads that as `None`).
+    ///
+    /// # Errors
+    /// [`DurableError::Serialization`] if the input does not read as `T`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: durable::Ctx) -> Result<(), durable::DurableError> {
+    /// #[derive(serde::Deserialize)]
+    /// struct Order { id: u64, cents: i64 }
+    /// let order: Order = ctx.input()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn input<T: serde::de::DeserializeOwned>(&self) -> Result<T, DurableError> {
+        Ok(serde_json::from_str(
+            self.found.input.as_deref().unwrap_or("null"),
+        )?)
+    }
+
     #[tracing::instrument(name = "workflow.start", skip_all, fields(workflow.name = name, workflow.key = key))]
     pub(crate) async fn start_on(
         executor: Arc<ExecutorCore>,

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use super::rng::Rng;
 use super::{Event, Log};
+use crate::query::WorkflowQuery;
 use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 use crate::store::{
@@ -379,5 +380,13 @@ impl Store for FaultyStore {
 
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         faulty!(self.tree(id))
+    }
+
+    async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>> {
+        faulty!(self.list(query, fetch))
+    }
+
+    async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64> {
+        faulty!(self.count(query))
     }
 }

@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::error::DurableError;
+use crate::query::WorkflowQuery;
 use crate::read::{WorkflowSummary, WorkflowTree};
 
 pub(crate) use rows::{
@@ -244,6 +245,11 @@ pub(crate) trait Store: Send + Sync + Debug {
 
     async fn summary(&self, id: Uuid) -> StoreResult<Option<WorkflowSummary>>;
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>>;
+    /// At most `fetch` workflows matching `query` (checked), in its order,
+    /// after its cursor.
+    async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>>;
+    /// How many workflows match `query`'s filters.
+    async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64>;
 }
 
 /// What a heartbeat asks for.

@@ -43,6 +43,7 @@ use crate::status::{Status, StepKind};
 
 mod differential;
 mod helpers;
+mod listing;
 mod queues;
 mod render;
 mod signals;
@@ -50,6 +51,7 @@ mod workflows;
 
 use differential::*;
 use helpers::*;
+use listing::*;
 use queues::*;
 use render::*;
 use signals::*;
@@ -130,6 +132,7 @@ conformance!(
     claim_orphans_of_dead_owners,
     release_dead_owned_stray,
     summary_and_tree_shapes,
+    list_filters_sorts_and_pages,
     random_operations_seed_1,
     random_operations_seed_2,
     random_operations_seed_3,

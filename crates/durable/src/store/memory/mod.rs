@@ -52,6 +52,7 @@ use super::{
     StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::DurableError;
+use crate::query::WorkflowQuery;
 use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 use state::State;
@@ -382,5 +383,13 @@ impl Store for MemoryStore {
 
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         Ok(self.lock().tree(id))
+    }
+
+    async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>> {
+        Ok(self.lock().list(query, fetch))
+    }
+
+    async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64> {
+        Ok(self.lock().count(query))
     }
 }

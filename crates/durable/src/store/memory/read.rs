@@ -2,10 +2,45 @@
 //! journal (`sql/read.rs`), assembled by the same code as on SQL
 //! ([`WorkflowTree::assemble`]) from the same rows.
 
+use std::cmp::Ordering;
+
 use uuid::Uuid;
 
 use super::state::State;
+use crate::query::{Direction, SortBy, WorkflowQuery};
 use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::store::WorkflowRow;
+
+/// A row's key under a sort, as the SQL store orders it: text (name or
+/// status), then time, then id.
+fn sort_key(row: &WorkflowRow, sort: SortBy) -> (Option<&str>, Option<i64>, Uuid) {
+    match sort {
+        SortBy::Created => (None, Some(row.created_ms), row.id),
+        SortBy::Started => (None, row.started_ms, row.id),
+        SortBy::Finished => (None, row.completed_ms, row.id),
+        SortBy::Name => (Some(row.name.as_str()), Some(row.created_ms), row.id),
+        SortBy::Status => (Some(row.status.as_str()), Some(row.created_ms), row.id),
+    }
+}
+
+/// Whether `row` passes every filter of `query` (cursor and order apart).
+fn matches(row: &WorkflowRow, q: &WorkflowQuery) -> bool {
+    (q.statuses.is_empty() || q.statuses.contains(&row.status))
+        && q.name.as_ref().is_none_or(|n| *n == row.name)
+        && q.key_prefix
+            .as_ref()
+            .is_none_or(|p| row.key.starts_with(p.as_str()))
+        && q.queue
+            .as_ref()
+            .is_none_or(|n| row.queue.as_ref() == Some(n))
+        && q.parent.is_none_or(|p| row.parent_id == Some(p))
+        && (!q.roots_only || row.parent_id.is_none())
+        && q.created.contains(Some(row.created_ms))
+        && q.finished.contains(row.completed_ms)
+        && q.app_version
+            .as_ref()
+            .is_none_or(|v| row.app_version.as_ref() == Some(v))
+}
 
 impl State {
     pub(super) fn summary(&self, id: Uuid) -> Option<WorkflowSummary> {
@@ -32,5 +67,59 @@ impl State {
             })
             .collect();
         WorkflowTree::assemble(id, &workflows, entries)
+    }
+}
+
+impl State {
+    /// As the SQL store's `list_workflows`.
+    pub(super) fn list(&self, q: &WorkflowQuery, fetch: u32) -> Vec<WorkflowRow> {
+        let after = q.after.as_ref().map(|c| c.fields());
+        let after = after.map(|c| (c.text.as_deref(), Some(c.time_ms), c.id));
+        let mut rows: Vec<&WorkflowRow> = self
+            .workflows
+            .values()
+            .map(|w| &w.row)
+            .filter(|row| matches(row, q))
+            .filter(|row| match q.sort {
+                SortBy::Started => row.started_ms.is_some(),
+                SortBy::Finished => row.completed_ms.is_some(),
+                _ => true,
+            })
+            .filter(|row| {
+                after.is_none_or(|after| {
+                    let order = sort_key(row, q.sort).cmp(&after);
+                    match q.direction {
+                        Direction::Ascending => order == Ordering::Greater,
+                        Direction::Descending => order == Ordering::Less,
+                    }
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            let order = sort_key(a, q.sort).cmp(&sort_key(b, q.sort));
+            match q.direction {
+                Direction::Ascending => order,
+                Direction::Descending => order.reverse(),
+            }
+        });
+        rows.into_iter()
+            .take(fetch as usize)
+            .map(|row| {
+                let mut row = row.clone();
+                if !q.payloads {
+                    row.input = None;
+                    row.output = None;
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// As the SQL store's `count_workflows`.
+    pub(super) fn count(&self, q: &WorkflowQuery) -> u64 {
+        self.workflows
+            .values()
+            .filter(|w| matches(&w.row, q))
+            .count() as u64
     }
 }

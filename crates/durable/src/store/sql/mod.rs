@@ -14,6 +14,7 @@ mod executor;
 mod feeds;
 mod hot;
 mod journal;
+mod list;
 mod manage;
 mod messages;
 mod queue;
@@ -38,6 +39,7 @@ use super::{
     StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
+use crate::query::WorkflowQuery;
 use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 
@@ -754,5 +756,13 @@ impl Store for SqlStore {
 
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         self.read_tree(id).await
+    }
+
+    async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>> {
+        self.list_workflows(query, fetch).await
+    }
+
+    async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64> {
+        self.count_workflows(query).await
     }
 }

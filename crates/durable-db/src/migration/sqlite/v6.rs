@@ -1,0 +1,19 @@
+//! Schema v6 on SQLite: the indexes of `Client::list`, one per sort (see
+//! the PostgreSQL migration). No row rewritten.
+
+use crate::migration::Migration;
+
+const INDEXES: &[&str] = &[
+    "CREATE INDEX durable_workflow_created ON durable_workflow (created_ms, id)",
+    "CREATE INDEX durable_workflow_status_created ON durable_workflow (status, created_ms, id)",
+    "CREATE INDEX durable_workflow_name_created ON durable_workflow (name, created_ms, id)",
+    "CREATE INDEX durable_workflow_started ON durable_workflow (started_ms, id) \
+     WHERE started_ms IS NOT NULL",
+    "CREATE INDEX durable_workflow_finished ON durable_workflow (completed_ms, id) \
+     WHERE completed_ms IS NOT NULL",
+];
+
+pub(in crate::migration) const V6: Migration = Migration {
+    version: 6,
+    parts: &[INDEXES],
+};
