@@ -11,6 +11,7 @@ mod counted;
 mod drive;
 mod floor;
 mod latency;
+mod list;
 mod memory;
 mod primitives;
 mod progress;
@@ -104,7 +105,12 @@ pub(crate) struct BenchArgs {
     /// Claims workload: finished workflows in the tables, sizes.
     #[arg(long, value_delimiter = ',', default_value = "0,1000000")]
     finished: Vec<u64>,
-    /// Workflows timed at each backlog size of the claims workload.
+    /// List workload: finished workflows in the tables, comma-separated
+    /// sizes (the issue's figures: 1000000,10000000).
+    #[arg(long, value_delimiter = ',', default_value = "100000,1000000")]
+    list_rows: Vec<u64>,
+    /// Workflows timed at each backlog size of the claims workload (and
+    /// pages of each kind in the list workload).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     probes: u32,
     /// Scale workload: numbers of worker processes, comma-separated (each
@@ -132,6 +138,7 @@ enum Workload {
     Primitives,
     Claims,
     Scale,
+    List,
 }
 
 impl BenchArgs {
@@ -210,6 +217,9 @@ impl BenchArgs {
         if self.runs(Workload::Claims) {
             n += (self.backlogs.len() + self.queued.len() + self.finished.len()) as u64;
         }
+        if self.runs(Workload::List) {
+            n += self.list_rows.len() as u64;
+        }
         n
     }
 }
@@ -233,6 +243,8 @@ pub(crate) struct BenchReport {
     pub(crate) scale: Option<scale::ScaleReport>,
     /// Enqueue to first step behind a backlog on one key, by backlog size.
     pub(crate) claims: Option<Vec<claims::ClaimLatency>>,
+    /// A page of `Client::list` by table size and kind of page.
+    pub(crate) list: Option<Vec<list::ListLatency>>,
     /// Each target of issue 4, with the figure that decides it.
     pub(crate) targets: Vec<report::TargetCheck>,
     pub(crate) seconds: f64,
@@ -315,6 +327,7 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         memory: None,
         primitives: None,
         claims: None,
+        list: None,
         scale: None,
         targets: Vec::new(),
         seconds: 0.0,
@@ -388,6 +401,12 @@ async fn measure(target: &Target, args: &BenchArgs) -> Result<BenchReport> {
         ];
         report.claims =
             Some(claims::run(&db, target.backend, &plan, args.probes, &progress).await?);
+    }
+    if args.runs(Workload::List) {
+        let mut sizes = args.list_rows.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        report.list = Some(list::run(&db, target.backend, &sizes, args.probes, &progress).await?);
     }
     progress.finish();
     db.close().await?;

@@ -220,6 +220,9 @@ pub(crate) fn conclude(r: &mut BenchReport) {
             );
         }
     }
+    if let Some(list) = &r.list {
+        super::list::targets(list, &mut checks);
+    }
     r.targets = checks;
 }
 
@@ -263,6 +266,9 @@ pub(crate) fn render(r: &BenchReport) -> String {
     primitives(&mut out, r);
     scale(&mut out, r);
     claims(&mut out, r);
+    if let Some(list) = &r.list {
+        super::list::render(&mut out, list);
+    }
     targets(&mut out, r);
     out
 }
@@ -625,10 +631,10 @@ fn targets(out: &mut String, r: &BenchReport) {
             verdict.into(),
         ]);
     }
-    section(out, "targets (issues 4 and 12)", &t);
+    section(out, "targets (issues 4, 10 and 12)", &t);
 }
 
-fn section(out: &mut String, title: &str, table: &Table) {
+pub(crate) fn section(out: &mut String, title: &str, table: &Table) {
     let _ = writeln!(out, "\n{title}");
     out.push_str(&table.render());
 }
@@ -672,18 +678,18 @@ pub(crate) fn num(v: f64) -> String {
 }
 
 /// A left-aligned text table.
-struct Table {
+pub(crate) struct Table {
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         Self {
             rows: vec![header.iter().map(|h| (*h).to_string()).collect()],
         }
     }
 
-    fn cells(&mut self, cells: Vec<String>) {
+    pub(crate) fn cells(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 

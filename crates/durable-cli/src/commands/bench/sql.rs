@@ -86,3 +86,27 @@ pub(crate) const SQLITE_NOW_MS: &str = "SELECT CAST(unixepoch('subsec') * 1000 A
 /// last completion.
 pub(crate) const SCALE_DONE: &str = "SELECT COUNT(*), COALESCE(MAX(completed_ms), 0) \
      FROM durable_workflow WHERE name = $1 AND status = 'COMPLETED' AND created_ms >= $2";
+
+/// Seed finished workflows for the list workload, number `$1..=$2`, one
+/// millisecond apart from `$3` (epoch ms): ten names (`bench-list-0`..),
+/// keys `list-<n>`, 5% failed, 5% cancelled, the rest completed.
+pub(crate) const POSTGRES_LIST_SEED: &str = "INSERT INTO durable_workflow \
+     (id, root_id, workflow_key, name, status, input, output, error, attempts, \
+      created_ms, started_ms, completed_ms) \
+     SELECT x.u, x.u, 'list-' || g, 'bench-list-' || (g % 10), \
+       CASE g % 20 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'CANCELLED' ELSE 'COMPLETED' END, \
+       'null', CASE WHEN g % 20 > 1 THEN 'null' END, CASE WHEN g % 20 = 0 THEN 'bench failure' END, 1, \
+       $3::BIGINT + g, $3::BIGINT + g, $3::BIGINT + g + 5 \
+     FROM generate_series($1::BIGINT, $2::BIGINT) g, \
+       LATERAL (SELECT gen_random_uuid() AS u OFFSET 0 * g) x";
+/// As [`POSTGRES_LIST_SEED`] on SQLite (ids as hyphenated text).
+pub(crate) const SQLITE_LIST_SEED: &str = "WITH RECURSIVE n(g) AS (SELECT $1 UNION ALL SELECT g + 1 FROM n WHERE g < $2), \
+     ids(g, u) AS (SELECT g, lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
+       substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6))) FROM n) \
+     INSERT INTO durable_workflow \
+     (id, root_id, workflow_key, name, status, input, output, error, attempts, \
+      created_ms, started_ms, completed_ms) \
+     SELECT u, u, 'list-' || g, 'bench-list-' || (g % 10), \
+       CASE g % 20 WHEN 0 THEN 'FAILED' WHEN 1 THEN 'CANCELLED' ELSE 'COMPLETED' END, \
+       'null', CASE WHEN g % 20 > 1 THEN 'null' END, CASE WHEN g % 20 = 0 THEN 'bench failure' END, 1, \
+       $3 + g, $3 + g, $3 + g + 5 FROM ids";
