@@ -52,7 +52,7 @@ pub use error::DurableError;
 pub use executor::{DEFAULT_LEASE, Executor};
 pub use query::{Cursor, DEFAULT_PAGE, Direction, MAX_PAGE, SortBy, WorkflowPage, WorkflowQuery};
 pub use queue::{DEFAULT_QUEUE, Queue};
-pub use read::{StepSummary, WorkflowSummary, WorkflowTree};
+pub use read::{RetriedStep, StepSummary, WorkflowSummary, WorkflowTree};
 pub use registry::Registry;
 pub use retry::RetryPolicy;
 pub use status::{Status, StepKind};

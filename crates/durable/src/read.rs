@@ -136,7 +136,36 @@ pub struct WorkflowTree {
     pub workflow: WorkflowSummary,
     /// Its durable calls in call order.
     pub steps: Vec<StepSummary>,
+    /// Calls of its earlier runs that failed, set aside by
+    /// [`crate::Client::retry`] so they ran again: by position, then round.
+    #[serde(default)]
+    pub retried: Vec<RetriedStep>,
 }
+
+/// A failed call of an earlier run, as it was when
+/// [`crate::Client::retry`] set it aside.
+///
+/// ```no_run
+/// # async fn demo(client: durable::Client, id: durable::Uuid) -> Result<(), durable::DurableError> {
+/// for old in &client.tree(id).await?.retried {
+///     println!("retry {}: {} had failed: {:?}", old.round, old.step.key, old.step.error);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RetriedStep {
+    /// Which retry of the tree set it aside (1 for the first).
+    pub round: u32,
+    /// When it was set aside.
+    pub retried_at_ms: i64,
+    /// The call as it was.
+    pub step: StepSummary,
+}
+
+/// A set-aside entry of one workflow of a tree: the workflow, the round,
+/// when, and the entry.
+pub(crate) type Archived = (Uuid, i32, i64, Entry);
 
 /// JSON text as a value; text that is not JSON (never written by durable)
 /// is shown as a string rather than lost.
@@ -208,36 +237,56 @@ impl WorkflowTree {
         root: Uuid,
         workflows: &[WorkflowRow],
         entries: Vec<(Uuid, Entry)>,
+        archived: Vec<Archived>,
     ) -> Option<Self> {
         use std::collections::HashMap;
         let mut steps: HashMap<Uuid, Vec<Entry>> = HashMap::new();
         for (workflow, entry) in entries {
             steps.entry(workflow).or_default().push(entry);
         }
+        let mut retried: HashMap<Uuid, Vec<RetriedStep>> = HashMap::new();
+        for (workflow, round, at_ms, entry) in archived {
+            retried.entry(workflow).or_default().push(RetriedStep {
+                round: count(round),
+                retried_at_ms: at_ms,
+                step: StepSummary::from_entry(&entry),
+            });
+        }
         let rows: HashMap<Uuid, &WorkflowRow> = workflows.iter().map(|w| (w.id, w)).collect();
-        fn build(
-            id: Uuid,
-            rows: &HashMap<Uuid, &WorkflowRow>,
-            steps: &mut HashMap<Uuid, Vec<Entry>>,
-        ) -> Option<WorkflowTree> {
-            let row = rows.get(&id)?;
-            let mut entries = steps.remove(&id).unwrap_or_default();
+        struct Parts<'a> {
+            rows: HashMap<Uuid, &'a WorkflowRow>,
+            steps: HashMap<Uuid, Vec<Entry>>,
+            retried: HashMap<Uuid, Vec<RetriedStep>>,
+        }
+        fn build(id: Uuid, parts: &mut Parts<'_>) -> Option<WorkflowTree> {
+            let row = *parts.rows.get(&id)?;
+            let mut entries = parts.steps.remove(&id).unwrap_or_default();
             entries.sort_by_key(|e| e.position);
             let calls = entries
                 .iter()
                 .map(|entry| {
                     let mut step = StepSummary::from_entry(entry);
                     if let Some(child) = &entry.child {
-                        step.child = build(child.id, rows, steps).map(Box::new);
+                        step.child = build(child.id, parts).map(Box::new);
                     }
                     step
                 })
                 .collect();
+            let mut retried = parts.retried.remove(&id).unwrap_or_default();
+            retried.sort_by_key(|r| (r.step.position, r.round));
             Some(WorkflowTree {
                 workflow: WorkflowSummary::from_row(row),
                 steps: calls,
+                retried,
             })
         }
-        build(root, &rows, &mut steps)
+        build(
+            root,
+            &mut Parts {
+                rows,
+                steps,
+                retried,
+            },
+        )
     }
 }

@@ -11,6 +11,7 @@ mod postgres;
 mod sqlite;
 mod tables_v2;
 mod tables_v3;
+mod tables_v6;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,

@@ -1,11 +1,12 @@
-//! Management and the read model on `Client`: pause, resume and cancel a
-//! workflow's subtree; read a workflow and its tree by id or key.
+//! Management and the read model on `Client`: pause, resume, cancel and
+//! retry a workflow's subtree; read a workflow and its tree by id or key.
 
 use uuid::Uuid;
 
 use super::Client;
 use crate::error::DurableError;
 use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::status::Status;
 use crate::store::Transition;
 
 impl Client {
@@ -62,6 +63,71 @@ impl Client {
         self.transition(id, Transition::Cancel).await
     }
 
+    /// Run a FAILED root workflow again from its failed calls.
+    ///
+    /// Every FAILED workflow of its tree becomes PENDING; its failed calls
+    /// (a step whose retries ran out, a join of a failed child) are set
+    /// aside, kept in [`crate::WorkflowTree::retried`], and run again with
+    /// their attempts counted afresh; every completed call replays. A
+    /// queued workflow goes back to its queue for a worker; one started
+    /// inline is taken by a worker that has its function, or goes on
+    /// where [`crate::Ctx::from_id`] reattaches to it. Its count of
+    /// recoveries starts again at zero. A handle of the failed run can
+    /// write nothing more (the workflow's lease epoch moves on).
+    ///
+    /// Deploy the fix first: code that fails the same way fails again.
+    /// A deadline that has passed stays passed.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id;
+    /// [`DurableError::InvalidInput`] for a child workflow (retry its
+    /// root); [`DurableError::InvalidTransition`] unless it is FAILED.
+    /// Nothing is written then.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// client.retry(id).await?;
+    /// let outcome: String = client.handle(id).await?.result().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry(&self, id: Uuid) -> Result<(), DurableError> {
+        self.retry_from(id, &[Status::Failed]).await
+    }
+
+    /// As [`Client::retry`], for a root that was FAILED or CANCELLED:
+    /// cancelled workflows of its tree run again too.
+    ///
+    /// # Errors
+    /// As [`Client::retry`], with CANCELLED allowed.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// client.cancel(id).await?;
+    /// client.retry_cancelled(id).await?; // changed our mind
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry_cancelled(&self, id: Uuid) -> Result<(), DurableError> {
+        self.retry_from(id, &[Status::Failed, Status::Cancelled])
+            .await
+    }
+
+    async fn retry_from(&self, id: Uuid, from: &[Status]) -> Result<(), DurableError> {
+        let retried = self.store.retry(id, from).await?;
+        tracing::info!(
+            workflow.id = %id,
+            workflows = retried.workflows,
+            steps = retried.steps,
+            "workflow retried"
+        );
+        self.store.notify(crate::queue::DEFAULT_QUEUE).await?;
+        for queue in &retried.queues {
+            if queue != crate::queue::DEFAULT_QUEUE {
+                self.store.notify(queue).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn transition(&self, id: Uuid, transition: Transition) -> Result<(), DurableError> {
         let changed = self.store.transition(id, transition).await?;
         tracing::info!(workflow.id = %id, action = transition.verb(), changed, "workflow {}d", transition.verb());
@@ -109,7 +175,8 @@ impl Client {
         Ok(WorkflowSummary::from_row(&row))
     }
 
-    /// A workflow with its steps, and its child workflows' trees, in two reads.
+    /// A workflow with its steps, its child workflows' trees, and the calls
+    /// of earlier runs that a retry set aside, in three reads.
     ///
     /// # Errors
     /// [`DurableError::NotFound`] for an unknown id.

@@ -122,6 +122,30 @@ async fn run_ddl(url: &str, command: &str, name: &str, suffix: &str) -> Result<(
     Ok(done?)
 }
 
+/// How the database would read a page of [`crate::Client::list`]: the
+/// lines of PostgreSQL's `EXPLAIN` or SQLite's `EXPLAIN QUERY PLAN` of the
+/// very statement the list runs (the bench checks with it that each sort
+/// is read from its index, at millions of rows).
+///
+/// # Errors
+/// As [`crate::Client::list`].
+///
+/// ```no_run
+/// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), durable::DurableError> {
+/// let plan = durable::scratch::explain_list(&db, &durable::WorkflowQuery::new()).await?;
+/// assert!(plan.iter().any(|line| line.contains("durable_workflow_created")));
+/// # Ok(()) }
+/// ```
+pub async fn explain_list(
+    db: &sea_orm::DatabaseConnection,
+    query: &crate::WorkflowQuery,
+) -> Result<Vec<String>, DurableError> {
+    query.check()?;
+    crate::store::sql::SqlStore::new(db)
+        .explain_list(query)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,28 +190,4 @@ mod tests {
             );
         }
     }
-}
-
-/// How the database would read a page of [`crate::Client::list`]: the
-/// lines of PostgreSQL's `EXPLAIN` or SQLite's `EXPLAIN QUERY PLAN` of the
-/// very statement the list runs (the bench checks with it that each sort
-/// is read from its index, at millions of rows).
-///
-/// # Errors
-/// As [`crate::Client::list`].
-///
-/// ```no_run
-/// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), durable::DurableError> {
-/// let plan = durable::scratch::explain_list(&db, &durable::WorkflowQuery::new()).await?;
-/// assert!(plan.iter().any(|line| line.contains("durable_workflow_created")));
-/// # Ok(()) }
-/// ```
-pub async fn explain_list(
-    db: &sea_orm::DatabaseConnection,
-    query: &crate::WorkflowQuery,
-) -> Result<Vec<String>, DurableError> {
-    query.check()?;
-    crate::store::sql::SqlStore::new(db)
-        .explain_list(query)
-        .await
 }

@@ -25,8 +25,8 @@ use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 use crate::store::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store, StoreResult,
-    StreamItem, Suspension, Transition, WorkflowRow,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Started, Store,
+    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
 };
 
 /// How often each fault happens, per operation.
@@ -388,5 +388,9 @@ impl Store for FaultyStore {
 
     async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64> {
         faulty!(self.count(query))
+    }
+
+    async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
+        faulty!(self.retry(id, from))
     }
 }

@@ -30,10 +30,11 @@ use uuid::Uuid;
 use crate::error::DurableError;
 use crate::query::WorkflowQuery;
 use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::status::Status;
 
 pub(crate) use rows::{
     Check, Checkpoint, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild, NewEnqueued,
-    NewMessage, NewRoot, QueueLimits, Received, Spawn, StreamItem, Suspension, Transition,
+    NewMessage, NewRoot, QueueLimits, Received, Retried, Spawn, StreamItem, Suspension, Transition,
     WorkflowRow,
 };
 
@@ -250,6 +251,11 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>>;
     /// How many workflows match `query`'s filters.
     async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64>;
+    /// Run the root `id` again from its failed calls: if its status is one
+    /// of `from`, every workflow of its tree in one of those statuses
+    /// becomes PENDING and unowned (a new lease epoch), and their FAILED
+    /// entries move to the history, so those calls run again.
+    async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried>;
 }
 
 /// What a heartbeat asks for.

@@ -259,6 +259,15 @@ impl Transition {
     }
 }
 
+/// What a retry of a tree did: workflows made claimable again, failed
+/// entries set aside, and the queues that now hold work.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Retried {
+    pub(crate) workflows: u64,
+    pub(crate) steps: u64,
+    pub(crate) queues: Vec<String>,
+}
+
 /// A workflow stopping to wait: not claimable before `wake_ms` (database
 /// clock), unless what the waiting call (at `position` of `workflow`, the
 /// released workflow or an inline child of it) waits for comes first: the

@@ -1,4 +1,5 @@
-//! Schema v6 on PostgreSQL: the indexes of `Client::list`, one per sort,
+//! Schema v6 on PostgreSQL: `durable_step_history` (see `tables_v6`), and
+//! the indexes of `Client::list`, one per sort,
 //! each ending in the id so a keyset page is one index range:
 //! - `durable_workflow_created` (created_ms, id): newest first, a creation
 //!   time range, and retention's walk of old work;
@@ -12,6 +13,10 @@
 //! runs (seconds per million rows).
 
 use crate::migration::Migration;
+use crate::migration::tables_v6::tables_v6;
+
+/// The journal of failed runs set aside by `Client::retry`.
+const TABLES: [&str; 1] = tables_v6!(uuid = "UUID");
 
 const INDEXES: &[&str] = &[
     "SET LOCAL lock_timeout = '60s'",
@@ -26,5 +31,5 @@ const INDEXES: &[&str] = &[
 
 pub(in crate::migration) const V6: Migration = Migration {
     version: 6,
-    parts: &[INDEXES],
+    parts: &[INDEXES, &TABLES],
 };

@@ -1,7 +1,12 @@
-//! Schema v6 on SQLite: the indexes of `Client::list`, one per sort (see
+//! Schema v6 on SQLite: `durable_step_history` (see `tables_v6`), and the
+//! indexes of `Client::list`, one per sort (see
 //! the PostgreSQL migration). No row rewritten.
 
 use crate::migration::Migration;
+use crate::migration::tables_v6::tables_v6;
+
+/// The journal of failed runs set aside by `Client::retry`.
+const TABLES: [&str; 1] = tables_v6!(uuid = "TEXT");
 
 const INDEXES: &[&str] = &[
     "CREATE INDEX durable_workflow_created ON durable_workflow (created_ms, id)",
@@ -15,5 +20,5 @@ const INDEXES: &[&str] = &[
 
 pub(in crate::migration) const V6: Migration = Migration {
     version: 6,
-    parts: &[INDEXES],
+    parts: &[INDEXES, &TABLES],
 };

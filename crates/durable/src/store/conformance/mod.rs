@@ -34,8 +34,8 @@ use super::memory::MemoryStore;
 use super::sql::{IdSource, SqlStore};
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Spawn, Started, Store,
-    Suspension, Transition, WorkflowRow,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Spawn, Started,
+    Store, Suspension, Transition, WorkflowRow,
 };
 use crate::error::DurableError;
 use crate::read::{WorkflowSummary, WorkflowTree};
@@ -46,6 +46,7 @@ mod helpers;
 mod listing;
 mod queues;
 mod render;
+mod retrying;
 mod signals;
 mod workflows;
 
@@ -54,6 +55,7 @@ use helpers::*;
 use listing::*;
 use queues::*;
 use render::*;
+use retrying::*;
 use signals::*;
 use workflows::*;
 
@@ -133,6 +135,7 @@ conformance!(
     release_dead_owned_stray,
     summary_and_tree_shapes,
     list_filters_sorts_and_pages,
+    retry_sets_failed_calls_aside,
     random_operations_seed_1,
     random_operations_seed_2,
     random_operations_seed_3,

@@ -48,8 +48,8 @@ use uuid::Uuid;
 use super::sql::IdSource;
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store, StoreResult,
-    StreamItem, Suspension, Transition, WorkflowRow,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Started, Store,
+    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::DurableError;
 use crate::query::WorkflowQuery;
@@ -391,5 +391,9 @@ impl Store for MemoryStore {
 
     async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64> {
         Ok(self.lock().count(query))
+    }
+
+    async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
+        self.with(|state, now| state.retry(id, from, now))
     }
 }

@@ -66,7 +66,13 @@ impl State {
                     .map(move |step| (*m, self.entry_of(step, true)))
             })
             .collect();
-        WorkflowTree::assemble(id, &workflows, entries)
+        let archived = self
+            .history
+            .iter()
+            .filter(|((w, _, _), _)| members.contains(w))
+            .map(|((w, _, round), (step, at_ms))| (*w, *round, *at_ms, self.entry_of(step, false)))
+            .collect();
+        WorkflowTree::assemble(id, &workflows, entries, archived)
     }
 }
 

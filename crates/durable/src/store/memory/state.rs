@@ -71,6 +71,9 @@ pub(super) struct State {
     /// Stream items by (workflow, key, offset); `None` closes the stream.
     pub(super) streams: BTreeMap<(Uuid, String, i64), Option<String>>,
     pub(super) queues: BTreeMap<String, QueueLimits>,
+    /// Entries set aside by retries, by (workflow, position, round), with
+    /// the time they were (`durable_step_history`).
+    pub(super) history: BTreeMap<(Uuid, i32, i32), (Step, i64)>,
 }
 
 /// Whether `status` is one a claim or a finish treats as active.

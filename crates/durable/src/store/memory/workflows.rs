@@ -9,7 +9,8 @@ use super::state::{State, pending_or_running, unfinished};
 use crate::error::DurableError;
 use crate::status::{Status, StepKind};
 use crate::store::{
-    ChildStart, Entry, Lease, NewChild, NewRoot, Started, StoreResult, Suspension, Transition,
+    ChildStart, Entry, Lease, NewChild, NewRoot, Retried, Started, StoreResult, Suspension,
+    Transition,
 };
 
 impl State {
@@ -292,5 +293,69 @@ impl State {
             self.wake_parent(parent, id);
         }
         Ok(changed)
+    }
+}
+
+impl State {
+    /// As the SQL store's `retry_subtree`.
+    pub(super) fn retry(&mut self, id: Uuid, from: &[Status], now: i64) -> StoreResult<Retried> {
+        let w = self.workflows.get(&id).ok_or(DurableError::NotFound(id))?;
+        if let Some(parent) = w.row.parent_id {
+            return Err(DurableError::InvalidInput(format!(
+                "workflow {id} is a child of {parent}: retry its root, which retries it"
+            )));
+        }
+        if !from.contains(&w.row.status) {
+            return Err(DurableError::InvalidTransition {
+                task: id,
+                status: w.row.status.as_str().to_string(),
+                action: "retry",
+            });
+        }
+        let tree = self.subtree(id);
+        let round = self
+            .history
+            .keys()
+            .filter(|(w, _, _)| tree.contains(w))
+            .map(|(_, _, round)| *round)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let reset: Vec<Uuid> = tree
+            .into_iter()
+            .filter(|m| from.contains(&self.workflows[m].row.status))
+            .collect();
+        let failed: Vec<(Uuid, i32)> = self
+            .steps
+            .iter()
+            .filter(|((w, _), step)| reset.contains(w) && step.entry.status == Status::Failed)
+            .map(|(key, _)| *key)
+            .collect();
+        for (workflow, position) in &failed {
+            let step = self.steps.remove(&(*workflow, *position)).expect("listed");
+            self.history
+                .insert((*workflow, *position, round), (step, now));
+        }
+        let mut queues = Vec::new();
+        for member in &reset {
+            let row = &mut self.workflows.get_mut(member).expect("in the tree").row;
+            row.status = Status::Pending;
+            row.output = None;
+            row.error = None;
+            row.completed_ms = None;
+            row.owner_id = None;
+            row.lease_epoch += 1;
+            row.available_ms = None;
+            row.wait_for = None;
+            row.recoveries = 0;
+            queues.extend(row.queue.clone());
+        }
+        queues.sort();
+        queues.dedup();
+        Ok(Retried {
+            workflows: reset.len() as u64,
+            steps: failed.len() as u64,
+            queues,
+        })
     }
 }

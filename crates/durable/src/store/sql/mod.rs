@@ -35,8 +35,8 @@ use uuid::Uuid;
 
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Started, Store, StoreResult,
-    StreamItem, Suspension, Transition, WorkflowRow,
+    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Started, Store,
+    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
 use crate::query::WorkflowQuery;
@@ -764,5 +764,9 @@ impl Store for SqlStore {
 
     async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64> {
         self.count_workflows(query).await
+    }
+
+    async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
+        self.retry_subtree(id, from).await
     }
 }

@@ -13,6 +13,8 @@ pub(super) struct ReadSql {
     tree_workflows: &'static str,
     /// Every entry of every workflow of the subtree of `$1`.
     tree_entries: &'static str,
+    /// Every entry set aside by a retry in the subtree of `$1`.
+    tree_history: &'static str,
 }
 
 macro_rules! read_sql {
@@ -28,6 +30,13 @@ macro_rules! read_sql {
                 subtree!(),
                 entry_with_child!(),
                 "WHERE s.workflow_id IN (SELECT id FROM tree) ORDER BY s.workflow_id, s.position"
+            ),
+            tree_history: concat!(
+                subtree!(),
+                "SELECT workflow_id, position, round, archived_ms, step_key, name, kind, status, output, \
+                   error, retry_count, max_retries, wake_ms, created_ms, started_ms, completed_ms \
+                 FROM durable_step_history WHERE workflow_id IN (SELECT id FROM tree) \
+                 ORDER BY workflow_id, position, round"
             ),
         }
     };
@@ -47,7 +56,8 @@ impl SqlStore {
             .map(|row| WorkflowSummary::from_row(&row)))
     }
 
-    /// Two reads: the subtree's workflows, then all their entries.
+    /// Three reads: the subtree's workflows, all their entries, and the
+    /// entries retries set aside.
     pub(super) async fn read_tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         let s = self.read_sql();
         let rows = self
@@ -70,6 +80,21 @@ impl SqlStore {
                 Ok((row.id("workflow_id")?, row.entry(true)?))
             })
             .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
-        Ok(WorkflowTree::assemble(id, &workflows, entries))
+        let rows = self
+            .query_all_once(s.tree_history, vec![self.id(id)])
+            .await?;
+        let archived = rows
+            .iter()
+            .map(|r| {
+                let row = Row::new(r, self.dialect);
+                Ok((
+                    row.id("workflow_id")?,
+                    row.get::<i32>("round")?,
+                    row.get::<i64>("archived_ms")?,
+                    row.entry(false)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+        Ok(WorkflowTree::assemble(id, &workflows, entries, archived))
     }
 }

@@ -1,0 +1,203 @@
+//! Retry: a failed tree runs again from its failed calls, which are set
+//! aside round by round and shown; the failed run's lease writes nothing
+//! more; wrong statuses, children and unknown ids are refused untouched.
+
+#![allow(clippy::wildcard_imports)]
+
+use super::*;
+
+/// A failed call `key` at `position`, its retries spent.
+fn failed<'a>(
+    workflow: Uuid,
+    position: i32,
+    key: &'a str,
+    error: &str,
+    l: Lease,
+) -> Checkpoint<'a> {
+    Checkpoint {
+        error: Some(error.into()),
+        retry_count: 2,
+        max_retries: 2,
+        ..cp(workflow, position, key, StepKind::Step, Status::Failed, l)
+    }
+}
+
+async fn fail(store: &dyn Store, id: Uuid, l: &Lease, error: &str) {
+    let finished = store
+        .finish(id, l, Status::Failed, None, Some(error.into()), None)
+        .await
+        .unwrap();
+    assert!(finished);
+}
+
+/// The set-aside calls of a tree, as `round position key error`.
+async fn retried(store: &dyn Store, id: Uuid) -> Vec<String> {
+    fn walk(tree: &WorkflowTree, out: &mut Vec<String>) {
+        for r in &tree.retried {
+            out.push(format!(
+                "{} {} {} {} x{}",
+                r.round,
+                r.step.position,
+                r.step.key,
+                r.step.error.as_deref().unwrap_or("-"),
+                r.step.attempts
+            ));
+        }
+        for step in &tree.steps {
+            if let Some(child) = &step.child {
+                walk(child, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&store.tree(id).await.unwrap().expect("a tree"), &mut out);
+    out
+}
+
+pub(super) async fn retry_sets_failed_calls_aside(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let e1 = live(s, 1).await;
+    let r = root(s, "r", e1).await;
+    let l = lease(&r);
+    assert!(s.commit(&done(r.id, 0, "fetch#0", "1", l)).await.unwrap());
+    assert!(
+        s.commit(&failed(r.id, 1, "charge#0", "declined", l))
+            .await
+            .unwrap()
+    );
+    // A child that failed, and one that caught its failed step and completed.
+    let c = start_child(s, &child(&r, 2, "c#0", l)).await;
+    assert!(
+        s.commit(&failed(c.id, 0, "inner#0", "inner broke", l))
+            .await
+            .unwrap()
+    );
+    fail(s, c.id, &l, "c failed").await;
+    let d = start_child(s, &child(&r, 3, "d#0", l)).await;
+    assert!(
+        s.commit(&failed(d.id, 0, "soft#0", "caught", l))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.finish(d.id, &l, Status::Completed, Some("3".into()), None, None)
+            .await
+            .unwrap()
+    );
+
+    // Refused while it runs, for a child, for an unknown id.
+    let from = [Status::Failed];
+    let running = s.retry(r.id, &from).await;
+    assert!(
+        matches!(running, Err(DurableError::InvalidTransition { .. })),
+        "{running:?}"
+    );
+    assert!(matches!(
+        s.retry(c.id, &from).await,
+        Err(DurableError::InvalidInput(_))
+    ));
+    assert!(matches!(
+        s.retry(unknown(), &from).await,
+        Err(DurableError::NotFound(_))
+    ));
+    fail(s, r.id, &l, "charge failed").await;
+    let before = row(s, r.id).await;
+    assert!(matches!(
+        s.retry(c.id, &from).await,
+        Err(DurableError::InvalidInput(_))
+    ));
+    assert_eq!(row(s, r.id).await, before, "a refused retry writes nothing");
+
+    let done_retry = s.retry(r.id, &from).await.unwrap();
+    assert_eq!(
+        done_retry,
+        Retried {
+            workflows: 2,
+            steps: 2,
+            queues: vec![]
+        }
+    );
+    let w = s.workflow(r.id).await.unwrap().unwrap();
+    assert_eq!(w.status, Status::Pending);
+    assert_eq!(
+        (w.error, w.output, w.completed_ms, w.owner_id),
+        (None, None, None, None)
+    );
+    assert_eq!(w.lease_epoch, r.lease_epoch + 1);
+    assert_eq!(
+        s.workflow(c.id).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+    assert_eq!(
+        s.workflow(d.id).await.unwrap().unwrap().status,
+        Status::Completed
+    );
+    assert!(entry_at(s, r.id, 0).await.is_some(), "completed calls stay");
+    assert!(
+        entry_at(s, r.id, 1).await.is_none(),
+        "the failed call runs again"
+    );
+    assert!(entry_at(s, c.id, 0).await.is_none());
+    assert!(
+        entry_at(s, d.id, 0).await.is_some(),
+        "a completed child is left alone"
+    );
+    assert_eq!(
+        retried(s, r.id).await,
+        ["1 1 charge#0 declined x3", "1 0 inner#0 inner broke x3"]
+    );
+    // The failed run's lease is fenced off.
+    assert!(!s.commit(&done(r.id, 1, "charge#0", "9", l)).await.unwrap());
+    assert!(entry_at(s, r.id, 1).await.is_none());
+
+    // A new run claims it, fails once more, and a second retry is round 2.
+    let again = root(s, "r", e1).await;
+    assert_eq!(again.id, r.id);
+    let l2 = lease(&again);
+    assert!(
+        s.commit(&failed(r.id, 1, "charge#0", "declined again", l2))
+            .await
+            .unwrap()
+    );
+    fail(s, r.id, &l2, "charge failed again").await;
+    s.retry(r.id, &from).await.unwrap();
+    assert_eq!(
+        retried(s, r.id).await,
+        [
+            "1 1 charge#0 declined x3",
+            "2 1 charge#0 declined again x3",
+            "1 0 inner#0 inner broke x3"
+        ]
+    );
+    let third = root(s, "r", e1).await;
+    let l3 = lease(&third);
+    assert!(s.commit(&done(r.id, 1, "charge#0", "5", l3)).await.unwrap());
+    assert!(
+        s.finish(r.id, &l3, Status::Completed, Some("ok".into()), None, None)
+            .await
+            .unwrap()
+    );
+    let completed = s.retry(r.id, &from).await;
+    assert!(matches!(
+        completed,
+        Err(DurableError::InvalidTransition { .. })
+    ));
+
+    // Cancelled: only when asked.
+    let x = root(s, "x", e1).await;
+    s.transition(x.id, Transition::Cancel).await.unwrap();
+    let refused = s.retry(x.id, &from).await;
+    assert!(matches!(
+        refused,
+        Err(DurableError::InvalidTransition { .. })
+    ));
+    let both = s
+        .retry(x.id, &[Status::Failed, Status::Cancelled])
+        .await
+        .unwrap();
+    assert_eq!((both.workflows, both.steps), (1, 0));
+    assert_eq!(
+        s.workflow(x.id).await.unwrap().unwrap().status,
+        Status::Pending
+    );
+}
