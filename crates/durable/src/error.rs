@@ -135,6 +135,20 @@ pub enum DurableError {
         /// Its error.
         message: String,
     },
+    /// The workflow was taken over from executors that died while running
+    /// it more often than the limit ([`crate::DEFAULT_MAX_RECOVERIES`],
+    /// [`crate::Worker::max_recoveries`]): it is FAILED and not recovered
+    /// again (it may be what kills them). [`crate::Client::retry`] runs it
+    /// again, with its count started afresh.
+    #[error(
+        "workflow {workflow} was recovered {recoveries} times, more than its limit: it is failed and no longer recovered (Client::retry runs it again)"
+    )]
+    MaxRecoveryExceeded {
+        /// The workflow.
+        workflow: Uuid,
+        /// Its takeovers from executors that died.
+        recoveries: u32,
+    },
     /// The workflow stopped to wait (until a time, or for an event) and
     /// will be resumed when it is due. Return it from the workflow function
     /// (`?` does): the executor releases the workflow, so it holds no slot

@@ -15,6 +15,17 @@ use crate::error::DurableError;
 use crate::store::sql::SqlStore;
 
 pub use crate::identity::DEFAULT_LEASE;
+
+/// How often a workflow is taken over from executors that died while
+/// running it before it is failed with
+/// [`DurableError::MaxRecoveryExceeded`] instead (a workflow that kills
+/// its process would otherwise kill every executor in turn). Set per
+/// worker with [`crate::Worker::max_recoveries`].
+///
+/// ```
+/// assert_eq!(durable::DEFAULT_MAX_RECOVERIES, 50);
+/// ```
+pub const DEFAULT_MAX_RECOVERIES: u32 = 50;
 use crate::identity::ExecutorCore;
 
 /// An executor: a process's claim on the workflows it runs.

@@ -49,7 +49,7 @@ pub use client::{Client, EnqueueOptions, WorkflowHandle};
 pub use connect::{connect, init};
 pub use ctx::{ChildHandle, Ctx};
 pub use error::DurableError;
-pub use executor::{DEFAULT_LEASE, Executor};
+pub use executor::{DEFAULT_LEASE, DEFAULT_MAX_RECOVERIES, Executor};
 pub use query::{Cursor, DEFAULT_PAGE, Direction, MAX_PAGE, SortBy, WorkflowPage, WorkflowQuery};
 pub use queue::{DEFAULT_QUEUE, Queue};
 pub use read::{RetriedStep, StepSummary, WorkflowSummary, WorkflowTree};

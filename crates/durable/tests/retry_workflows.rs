@@ -229,7 +229,54 @@ async fn only_failed_or_cancelled_roots_are_retried(backend: Backend) {
     assert!(matches!(client.retry(unknown).await, Err(DurableError::NotFound(x)) if x == unknown));
 }
 
+/// Taken over from dead executors more often than the worker's limit: the
+/// next claim fails it with `MaxRecoveryExceeded` instead of running it;
+/// a retry starts its count afresh and it runs to its end.
+async fn a_workflow_recovered_too_often_is_failed_until_retried(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (runs, broken) = (Runs::default(), Arc::new(AtomicBool::new(false)));
+    let client = Client::new(&t.db);
+    let mut id = None;
+    let mut last = None;
+    for _ in 0..3 {
+        if let Some(dead) = last.take() {
+            common::expire(&t.db, dead).await;
+        }
+        let executor = durable::Executor::new(&t.db);
+        let ctx = executor
+            .start("order", "poison-1", Some(serde_json::json!(5)))
+            .await
+            .unwrap();
+        id = Some(ctx.task_id());
+        last = Some(executor.id());
+    }
+    let id = id.unwrap();
+    assert_eq!(client.workflow(id).await.unwrap().recoveries, 2);
+    common::expire(&t.db, last.unwrap()).await;
+    let w = run_worker(
+        Worker::new(&t.db, registry(&runs, &broken))
+            .max_recoveries(2)
+            .poll_interval(Duration::from_millis(20)),
+    );
+    let handle = client.handle(id).await.unwrap();
+    let poisoned = handle.result::<u32>(Duration::from_secs(30)).await;
+    assert!(
+        matches!(poisoned, Err(DurableError::MaxRecoveryExceeded { workflow, recoveries: 3 }) if workflow == id),
+        "{poisoned:?}"
+    );
+    assert_eq!(count(&runs, "reserve/5"), 0, "it was not run again");
+    let summary = client.workflow(id).await.unwrap();
+    assert_eq!((summary.status, summary.recoveries), (Status::Failed, 3));
+
+    client.retry(id).await.unwrap();
+    let cents: u32 = handle.result(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(cents, 500);
+    assert_eq!(client.workflow(id).await.unwrap().recoveries, 0);
+    w.stop().await;
+}
+
 both_backends!(
+    a_workflow_recovered_too_often_is_failed_until_retried,
     a_failed_queued_workflow_runs_again_from_its_failed_step,
     a_failed_inline_workflow_goes_on_where_it_reattaches,
     a_failed_spawned_child_is_retried_with_its_root,

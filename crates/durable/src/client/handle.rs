@@ -107,6 +107,17 @@ pub(super) fn outcome<O: DeserializeOwned>(row: &WorkflowRow) -> Result<Option<O
             let text = row.output.as_deref().unwrap_or("null");
             Ok(Some(codec::decode_output(&row.name, text)?))
         }
+        Status::Failed
+            if row
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with(codec::MAX_RECOVERIES_ERROR)) =>
+        {
+            Err(DurableError::MaxRecoveryExceeded {
+                workflow: row.id,
+                recoveries: u32::try_from(row.recoveries).unwrap_or(0),
+            })
+        }
         Status::Failed => Err(DurableError::WorkflowFailed {
             workflow: row.id,
             message: row.error.clone().unwrap_or_default(),

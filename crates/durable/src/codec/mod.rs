@@ -87,6 +87,17 @@ pub(crate) fn encode_payload<T: Serialize + ?Sized>(
     Ok(text)
 }
 
+/// How the error of a workflow failed for too many recoveries begins, as
+/// stored (so a handle reads it back as `MaxRecoveryExceeded`).
+pub(crate) const MAX_RECOVERIES_ERROR: &str = "max recoveries exceeded";
+
+/// The stored error of a workflow failed after `recoveries` takeovers.
+pub(crate) fn max_recoveries_error(recoveries: i32, limit: u32) -> String {
+    format!(
+        "{MAX_RECOVERIES_ERROR}: taken over {recoveries} times from executors that died; the limit is {limit}"
+    )
+}
+
 /// An error message as stored: PostgreSQL text cannot hold NUL, and an
 /// error message is prose, so NUL becomes U+FFFD instead of failing the write.
 pub(crate) fn error_text(message: impl std::fmt::Display) -> String {

@@ -185,6 +185,36 @@ impl Ctx {
 
     /// What it takes to finish this workflow after the `Ctx` itself was
     /// handed to a registered function.
+    /// Fail a workflow just claimed that was taken over more than `limit`
+    /// times from executors that died, instead of running it again.
+    ///
+    /// # Errors
+    /// [`DurableError::MaxRecoveryExceeded`] when it was failed so.
+    pub(crate) async fn refuse_if_poisoned(&self, limit: u32) -> Result<(), DurableError> {
+        let recoveries = self.found.recoveries;
+        if u32::try_from(recoveries).unwrap_or(0) <= limit || self.lease.is_none() {
+            return Ok(());
+        }
+        tracing::warn!(
+            workflow.id = %self.id,
+            workflow.name = %self.found.name,
+            recoveries,
+            limit,
+            "workflow failed: taken over from dead executors more often than the limit"
+        );
+        self.finisher()
+            .finish(
+                Status::Failed,
+                None,
+                Some(codec::max_recoveries_error(recoveries, limit)),
+            )
+            .await?;
+        Err(DurableError::MaxRecoveryExceeded {
+            workflow: self.id,
+            recoveries: u32::try_from(recoveries).unwrap_or(0),
+        })
+    }
+
     pub(crate) fn finisher(&self) -> Finisher {
         Finisher {
             store: self.store.clone(),

@@ -238,7 +238,14 @@ impl Ctx {
             started = executor.store.start_root(&root).await?;
         }
         let ctx = match started {
-            Started::Claimed { row, created } => Self::claimed(executor, row, created),
+            Started::Claimed { row, created } => {
+                let ctx = Self::claimed(executor, row, created);
+                // Inline too: a workflow that kills its process is not run
+                // again by every restart.
+                ctx.refuse_if_poisoned(crate::DEFAULT_MAX_RECOVERIES)
+                    .await?;
+                ctx
+            }
             Started::Refused(row) if row.name != name => {
                 return Err(DurableError::InvalidInput(format!(
                     "key '{key}' belongs to workflow '{}', not '{name}'",

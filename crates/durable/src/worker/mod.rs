@@ -66,6 +66,7 @@ pub struct Worker {
     app_version: Option<String>,
     any_version: bool,
     grace: Duration,
+    max_recoveries: u32,
 }
 
 impl Worker {
@@ -90,6 +91,7 @@ impl Worker {
             app_version: None,
             any_version: false,
             grace: Duration::from_secs(10),
+            max_recoveries: crate::DEFAULT_MAX_RECOVERIES,
         }
     }
 
@@ -108,6 +110,23 @@ impl Worker {
             core: Arc::new(ExecutorCore::new(store, id, lease)),
         };
         Self::assemble(&db, executor, registry)
+    }
+
+    /// Take a workflow over from executors that died while running it at
+    /// most this many times (default [`crate::DEFAULT_MAX_RECOVERIES`]);
+    /// the next claim fails it with
+    /// [`DurableError::MaxRecoveryExceeded`] instead of running it, so a
+    /// workflow that crashes its process cannot crash every worker in
+    /// turn. [`crate::Client::retry`] runs it again.
+    ///
+    /// ```no_run
+    /// # fn demo(db: sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry).max_recoveries(5);
+    /// # }
+    /// ```
+    pub fn max_recoveries(mut self, limit: u32) -> Self {
+        self.max_recoveries = limit;
+        self
     }
 
     /// Serve these queues (replacing the default list), without a limit of
@@ -276,7 +295,7 @@ impl Worker {
                             self.registry.clone(),
                             row,
                             (permits, registered),
-                            wake.clone(),
+                            (wake.clone(), self.max_recoveries),
                         ));
                     }
                 }
@@ -396,7 +415,7 @@ async fn run_one(
     registry: Arc<Registry>,
     row: WorkflowRow,
     (_permits, registered): (claim::Permits, claim::Registered),
-    wake: Arc<Notify>,
+    (wake, max_recoveries): (Arc<Notify>, u32),
 ) {
     let (id, name) = (row.id, row.name.clone());
     tracing::debug!(workflow.id = %id, epoch = row.lease_epoch, "claimed");
@@ -409,7 +428,11 @@ async fn run_one(
     };
     let store = executor.store.clone();
     let ctx = Ctx::claimed(executor, row, false);
-    match crate::runner::run(workflow, ctx).await {
+    let result = match ctx.refuse_if_poisoned(max_recoveries).await {
+        Ok(()) => crate::runner::run(workflow, ctx).await,
+        Err(err) => Err(err),
+    };
+    match result {
         Ok(()) => tracing::debug!(workflow.id = %id, workflow.name = %name, "workflow finished"),
         Err(DurableError::Suspended { wake_at_ms, .. }) => {
             tracing::debug!(workflow.id = %id, workflow.name = %name, ?wake_at_ms, "workflow suspended");
