@@ -87,7 +87,7 @@ impl Client {
     /// ```no_run
     /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
     /// client.retry(id).await?;
-    /// let outcome: String = client.handle(id).await?.result().await?;
+    /// let outcome: String = client.handle(id).await?.result(std::time::Duration::from_secs(60)).await?;
     /// # Ok(()) }
     /// ```
     pub async fn retry(&self, id: Uuid) -> Result<(), DurableError> {
