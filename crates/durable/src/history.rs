@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::call::decide::AtPosition;
 use crate::error::DurableError;
+use crate::status::StepKind;
 use crate::store::{Entry, Store};
 
 /// Entries read per query.
@@ -57,12 +58,13 @@ impl History {
     }
 
     /// Take the entry at `position`, reading the next page if needed.
-    pub(crate) async fn take(
+    /// Read pages until `position` is loaded or the history ends.
+    async fn load_through(
         &self,
+        pages: &mut Pages,
         store: &dyn Store,
         position: i32,
-    ) -> Result<AtPosition, DurableError> {
-        let mut pages = self.pages.lock().await;
+    ) -> Result<(), DurableError> {
         while position >= pages.loaded_below && !pages.exhausted {
             let from = pages.loaded_below;
             let entries = store.history_page(self.workflow, from, PAGE_SIZE).await?;
@@ -75,9 +77,48 @@ impl History {
                 pages.entries.insert(entry.position, entry);
             }
         }
+        Ok(())
+    }
+
+    pub(crate) async fn take(
+        &self,
+        store: &dyn Store,
+        position: i32,
+    ) -> Result<AtPosition, DurableError> {
+        let mut pages = self.pages.lock().await;
+        self.load_through(&mut pages, store, position).await?;
         Ok(match pages.entries.remove(&position) {
             Some(entry) => AtPosition::Recorded(entry),
             None => AtPosition::Nothing,
         })
     }
+
+    /// What the history holds at `position`, for `ctx.patched`, without
+    /// handing anything out: a patch marker and its name; another call
+    /// (or one at a later position: the run got past this point); or
+    /// nothing at or after it (the run has not got here).
+    pub(crate) async fn patch_at(
+        &self,
+        store: &dyn Store,
+        position: i32,
+    ) -> Result<PatchPoint, DurableError> {
+        let mut pages = self.pages.lock().await;
+        self.load_through(&mut pages, store, position).await?;
+        Ok(match pages.entries.get(&position) {
+            Some(entry) if entry.kind == StepKind::Patch => PatchPoint::Marker(entry.name.clone()),
+            Some(_) => PatchPoint::Other,
+            None if pages.entries.range(position..).next().is_some() || !pages.exhausted => {
+                PatchPoint::Other
+            }
+            None => PatchPoint::Nothing,
+        })
+    }
+}
+
+/// What [`History::patch_at`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PatchPoint {
+    Marker(String),
+    Other,
+    Nothing,
 }

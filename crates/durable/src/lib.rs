@@ -66,3 +66,8 @@ pub use uuid::Uuid;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 pub struct ReadmeDoctests;
+
+/// The code blocks of `docs/versioning.md` compile as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/versioning.md")]
+pub struct VersioningDoctests;

@@ -38,6 +38,9 @@ pub enum StepKind {
     Join,
     /// Waiting for the first of several spawned children (`ctx.select`).
     Select,
+    /// The marker of a code change (`ctx.patched`): runs that record it
+    /// take the new path.
+    Patch,
 }
 
 impl StepKind {
@@ -56,6 +59,7 @@ impl StepKind {
             StepKind::Spawn => "SPAWN",
             StepKind::Join => "JOIN",
             StepKind::Select => "SELECT",
+            StepKind::Patch => "PATCH",
         }
     }
 
@@ -73,6 +77,7 @@ impl StepKind {
             "SPAWN" => Ok(StepKind::Spawn),
             "JOIN" => Ok(StepKind::Join),
             "SELECT" => Ok(StepKind::Select),
+            "PATCH" => Ok(StepKind::Patch),
             other => Err(DbErr::Type(format!("unknown step kind {other:?}"))),
         }
     }

@@ -46,6 +46,11 @@ impl Calls {
         self.next_position.fetch_add(1, Ordering::SeqCst)
     }
 
+    /// The position the next call will take, without taking it.
+    pub(crate) fn peek_position(&self) -> i32 {
+        self.next_position.load(Ordering::SeqCst)
+    }
+
     fn take(&self, name: &str, kind: StepKind) -> Call {
         let position = self.next_position();
         let n = {

@@ -9,6 +9,7 @@ mod control;
 mod feeds;
 mod finish;
 mod messages;
+mod patch;
 mod sleep;
 mod spawn;
 mod steps;

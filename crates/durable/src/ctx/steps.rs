@@ -279,7 +279,7 @@ impl Ctx {
     }
 
     /// Record what the closure returned and hand it back.
-    async fn settle<T: Serialize + DeserializeOwned>(
+    pub(super) async fn settle<T: Serialize + DeserializeOwned>(
         &self,
         call: &Call,
         result: Result<T, DurableError>,
