@@ -45,7 +45,7 @@ mod status; // Status, StepKind
 mod store; // the storage interface, and its SQL implementation
 mod worker; // Worker: the claim loop
 
-pub use client::{Client, EnqueueOptions, WorkflowHandle};
+pub use client::{Client, EnqueueOptions, PURGE_BATCH, WorkflowHandle};
 pub use connect::{connect, init};
 pub use ctx::{ChildHandle, Ctx};
 pub use error::DurableError;

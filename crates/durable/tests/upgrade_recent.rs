@@ -350,6 +350,7 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
         "durable_workflow_started",
         "durable_workflow_finished",
         "durable_step_history", // v6: failed calls set aside by retries
+        "durable_message_workflow",
     ];
     if backend == Backend::Postgres {
         indexes.push("durable_workflow_name_claim"); // claims per function (LATERAL)

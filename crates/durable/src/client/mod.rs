@@ -6,6 +6,7 @@ mod handle;
 mod list;
 mod manage;
 mod options;
+pub(crate) mod retention;
 mod signals;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::store::{NewEnqueued, Store};
 
 pub use handle::WorkflowHandle;
 pub use options::EnqueueOptions;
+pub use retention::PURGE_BATCH;
 
 /// Enqueues workflows, manages and reads them; needs no executor in this
 /// process.

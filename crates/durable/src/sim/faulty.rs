@@ -393,4 +393,8 @@ impl Store for FaultyStore {
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
         faulty!(self.retry(id, from))
     }
+
+    async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
+        faulty!(self.purge(age_ms, batch))
+    }
 }

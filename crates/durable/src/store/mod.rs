@@ -256,6 +256,11 @@ pub(crate) trait Store: Send + Sync + Debug {
     /// becomes PENDING and unowned (a new lease epoch), and their FAILED
     /// entries move to the history, so those calls run again.
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried>;
+    /// Delete at most `batch` finished trees (every workflow of the tree
+    /// finished) whose roots finished more than `age_ms` ago (store
+    /// clock), oldest first,
+    /// with all their rows, in one transaction; the roots deleted.
+    async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>>;
 }
 
 /// What a heartbeat asks for.

@@ -67,6 +67,7 @@ pub struct Worker {
     any_version: bool,
     grace: Duration,
     max_recoveries: u32,
+    retention: Option<Duration>,
 }
 
 impl Worker {
@@ -92,6 +93,7 @@ impl Worker {
             any_version: false,
             grace: Duration::from_secs(10),
             max_recoveries: crate::DEFAULT_MAX_RECOVERIES,
+            retention: None,
         }
     }
 
@@ -126,6 +128,22 @@ impl Worker {
     /// ```
     pub fn max_recoveries(mut self, limit: u32) -> Self {
         self.max_recoveries = limit;
+        self
+    }
+
+    /// Delete workflow trees that finished `older_than` ago or earlier, as
+    /// [`crate::Client::purge_finished`] does, about once a minute while
+    /// the worker runs (off by default). Any number of workers may do it:
+    /// they share the batches.
+    ///
+    /// ```no_run
+    /// # fn demo(db: sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let week = std::time::Duration::from_secs(7 * 86_400);
+    /// let worker = durable::Worker::new(&db, registry).retention(week);
+    /// # }
+    /// ```
+    pub fn retention(mut self, older_than: Duration) -> Self {
+        self.retention = Some(older_than);
         self
     }
 
@@ -226,6 +244,10 @@ impl Worker {
             let (store, wake) = (store.clone(), wake.clone());
             tokio::spawn(async move { store.listen(wake).await })
         };
+        let retention = self.retention.map(|older_than| {
+            let store = store.clone();
+            tokio::spawn(async move { purge_now_and_then(store, older_than).await })
+        });
         let slots = Arc::new(Semaphore::new(self.slots));
         let in_flight = Arc::new(claim::InFlight::default());
         let names = self.registry.names_json();
@@ -362,6 +384,9 @@ impl Worker {
             tracing::debug!(error = %err, "wake-up notification failed");
         }
         listener.abort();
+        if let Some(retention) = retention {
+            retention.abort();
+        }
         tracing::info!(executor = %inner.id, released, "worker stopped");
         Ok(())
     }
@@ -448,4 +473,19 @@ async fn run_one(
         tracing::debug!(error = %err, "notify failed");
     }
     wake.notify_one();
+}
+
+/// How often a worker with a retention purges.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// The retention duty: purge at start, then about every minute (jittered,
+/// so workers started together do not purge together). A failure is
+/// logged and tried again next time.
+async fn purge_now_and_then(store: Arc<dyn crate::store::Store>, older_than: Duration) {
+    loop {
+        if let Err(err) = crate::client::retention::purge_all(store.as_ref(), older_than).await {
+            tracing::warn!(error = %err, "purging finished workflows failed");
+        }
+        tokio::time::sleep(crate::store::sql::jittered(PURGE_EVERY)).await;
+    }
 }

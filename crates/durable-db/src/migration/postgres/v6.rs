@@ -7,7 +7,9 @@
 //!   a status or a name filter (the most common ones), and the sorts by
 //!   status and by name (both break ties by creation time);
 //! - `durable_workflow_started` and `durable_workflow_finished`: the sorts
-//!   and ranges by first start and by finish, over the rows that have one.
+//!   and ranges by first start and by finish, over the rows that have one
+//!   (and retention's walk of finished roots);
+//! - `durable_message_workflow`: a tree's messages, for retention.
 //!
 //! No row rewritten; each build holds writes to the table off while it
 //! runs (seconds per million rows).
@@ -27,6 +29,8 @@ const INDEXES: &[&str] = &[
      WHERE started_ms IS NOT NULL",
     "CREATE INDEX durable_workflow_finished ON durable_workflow (completed_ms, id) \
      WHERE completed_ms IS NOT NULL",
+    // Retention deletes a tree's messages by recipient, taken or not.
+    "CREATE INDEX durable_message_workflow ON durable_message (workflow_id)",
 ];
 
 pub(in crate::migration) const V6: Migration = Migration {

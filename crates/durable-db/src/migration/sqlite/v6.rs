@@ -16,6 +16,8 @@ const INDEXES: &[&str] = &[
      WHERE started_ms IS NOT NULL",
     "CREATE INDEX durable_workflow_finished ON durable_workflow (completed_ms, id) \
      WHERE completed_ms IS NOT NULL",
+    // Retention deletes a tree's messages by recipient, taken or not.
+    "CREATE INDEX durable_message_workflow ON durable_message (workflow_id)",
 ];
 
 pub(in crate::migration) const V6: Migration = Migration {

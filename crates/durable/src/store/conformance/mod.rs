@@ -136,6 +136,7 @@ conformance!(
     summary_and_tree_shapes,
     list_filters_sorts_and_pages,
     retry_sets_failed_calls_aside,
+    purge_takes_finished_trees_only,
     random_operations_seed_1,
     random_operations_seed_2,
     random_operations_seed_3,

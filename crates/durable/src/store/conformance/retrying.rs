@@ -201,3 +201,67 @@ pub(super) async fn retry_sets_failed_calls_aside(store: Arc<dyn Store>) {
         Status::Pending
     );
 }
+
+/// Retention: only trees finished before the cutoff whose every workflow
+/// is finished go, oldest first, a batch at a time, with their entries,
+/// set-aside entries and messages; a key can be used again afterwards.
+pub(super) async fn purge_takes_finished_trees_only(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let e1 = live(s, 1).await;
+    let finish = |row: &WorkflowRow, status| {
+        let (id, l) = (row.id, lease(row));
+        async move {
+            let finished = s.finish(id, &l, status, Some("1".into()), None, None).await;
+            assert!(finished.unwrap());
+        }
+    };
+    // a: completed, with a step, a child, a message and a retried call.
+    let a = root(s, "a", e1).await;
+    let la = lease(&a);
+    assert!(s.commit(&failed(a.id, 0, "x#0", "boom", la)).await.unwrap());
+    fail(s, a.id, &la, "x failed").await;
+    s.retry(a.id, &[Status::Failed]).await.unwrap();
+    let a = root(s, "a", e1).await;
+    let la = lease(&a);
+    assert!(s.commit(&done(a.id, 0, "x#0", "1", la)).await.unwrap());
+    let ac = start_child(s, &child(&a, 1, "c#0", la)).await;
+    assert!(
+        s.finish(ac.id, &la, Status::Completed, None, None, None)
+            .await
+            .unwrap()
+    );
+    assert!(s.send(&message(a.id, "t", None, "1")).await.unwrap());
+    finish(&a, Status::Completed).await;
+    // b: failed. c: running. d: completed, a spawned child still pending.
+    let b = root(s, "b", e1).await;
+    fail(s, b.id, &lease(&b), "no").await;
+    let c = root(s, "c", e1).await;
+    let d = root(s, "d", e1).await;
+    let spawned = spawn(s, &d, 0, "s#0", lease(&d)).await;
+    finish(&d, Status::Completed).await;
+
+    // Nothing finished an hour ago.
+    assert!(s.purge(3_600_000, 10).await.unwrap().is_empty());
+    // A batch of one: the oldest first.
+    assert_eq!(s.purge(0, 1).await.unwrap(), [a.id]);
+    assert!(s.workflow(a.id).await.unwrap().is_none());
+    assert!(
+        s.workflow(ac.id).await.unwrap().is_none(),
+        "the child went with it"
+    );
+    assert!(s.tree(a.id).await.unwrap().is_none());
+    assert!(s.history_page(a.id, 0, 10).await.unwrap().is_empty());
+    assert!(!s.has_message(a.id, "t").await.unwrap());
+    assert_eq!(s.purge(0, 10).await.unwrap(), [b.id]);
+    assert!(s.purge(0, 10).await.unwrap().is_empty());
+    for kept in [c.id, d.id, spawned.id] {
+        assert!(
+            s.workflow(kept).await.unwrap().is_some(),
+            "unfinished work stays"
+        );
+    }
+    // The key is free again.
+    let again = root(s, "a", e1).await;
+    assert_ne!(again.id, a.id);
+    assert_eq!(again.attempts, 1);
+}

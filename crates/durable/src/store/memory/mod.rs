@@ -396,4 +396,8 @@ impl Store for MemoryStore {
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
         self.with(|state, now| state.retry(id, from, now))
     }
+
+    async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
+        self.with(|state, now| Ok(state.purge(now.saturating_sub(age_ms), batch)))
+    }
 }

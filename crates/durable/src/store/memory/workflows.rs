@@ -359,3 +359,46 @@ impl State {
         })
     }
 }
+
+impl State {
+    /// As the SQL store's `purge_batch`.
+    pub(super) fn purge(&mut self, before_ms: i64, batch: u32) -> Vec<Uuid> {
+        let mut roots: Vec<(i64, Uuid)> = self
+            .workflows
+            .values()
+            .map(|w| &w.row)
+            .filter(|r| r.parent_id.is_none() && r.status.is_terminal())
+            .filter_map(|r| {
+                r.completed_ms
+                    .filter(|&t| t <= before_ms)
+                    .map(|t| (t, r.id))
+            })
+            .filter(|(_, id)| {
+                self.workflows
+                    .values()
+                    .all(|w| w.row.root_id != *id || w.row.status.is_terminal())
+            })
+            .collect();
+        roots.sort_unstable();
+        roots.truncate(batch as usize);
+        let roots: Vec<Uuid> = roots.into_iter().map(|(_, id)| id).collect();
+        let members: Vec<Uuid> = self
+            .workflows
+            .values()
+            .filter(|w| roots.contains(&w.row.root_id))
+            .map(|w| w.row.id)
+            .collect();
+        let gone = |w: &Uuid| members.contains(w);
+        self.steps.retain(|(w, _), _| !gone(w));
+        self.history.retain(|(w, _, _), _| !gone(w));
+        self.messages.retain(|_, m| !gone(&m.workflow));
+        self.message_keys.retain(|(w, _)| !gone(w));
+        self.untaken.retain(|(w, _, _)| !gone(w));
+        self.events.retain(|(w, _, _), _| !gone(w));
+        self.streams.retain(|(w, _, _), _| !gone(w));
+        self.roots.retain(|_, id| !gone(id));
+        self.children.retain(|_, id| !gone(id));
+        self.workflows.retain(|id, _| !gone(id));
+        roots
+    }
+}

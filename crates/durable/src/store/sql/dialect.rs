@@ -11,8 +11,8 @@
 //! locks (management calls and claims lock, a checkpoint holds the
 //! workflow row shared while it checks the lease), the time at the moment
 //! of reading (for a decision taken after a row lock was waited for),
-//! how a JSON array parameter is read as a set, and how the ready work of
-//! a queue is read per function.
+//! how a JSON array parameter is read as a set (of text, or of ids), and
+//! how the ready work of a queue is read per function.
 
 /// Instantiate a statements struct for both backends: `$builder` is a macro
 /// taking the fragments and returning the struct; the result is indexed by
@@ -42,7 +42,10 @@ macro_rules! dialects {
                 per_name = (
                     "(SELECT jsonb_array_elements_text($2::JSONB) AS served) n CROSS JOIN LATERAL ",
                     "name = n.served"
-                )
+                ),
+                // A JSON array parameter of ids as a set of the id type
+                // (so an index on an id column serves `IN`).
+                id_list = ("(SELECT CAST(t.v AS UUID) FROM jsonb_array_elements_text(", "::JSONB) AS t(v))")
             ),
             // SQLite: one writer at a time, so statements are already
             // serialized and need no row locks; `julianday('now')` is fixed
@@ -58,7 +61,8 @@ macro_rules! dialects {
                 // SQLite has no LATERAL: one range of the queue, names
                 // filtered (it serves one process; others' work in its
                 // queues is rare).
-                per_name = ("", "name IN (SELECT value FROM json_each($2))")
+                per_name = ("", "name IN (SELECT value FROM json_each($2))"),
+                id_list = ("(SELECT value FROM json_each(", "))")
             ),
         ];
     };

@@ -19,6 +19,7 @@ mod manage;
 mod messages;
 mod queue;
 mod read;
+mod retention;
 mod wakeup;
 mod workflow;
 
@@ -768,5 +769,9 @@ impl Store for SqlStore {
 
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
         self.retry_subtree(id, from).await
+    }
+
+    async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
+        self.purge_batch(age_ms, batch).await
     }
 }
