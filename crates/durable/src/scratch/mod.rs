@@ -146,6 +146,27 @@ pub async fn explain_list(
         .await
 }
 
+/// How the database would choose one batch of
+/// [`crate::Client::purge_finished`] (as [`explain_list`] for a list).
+///
+/// # Errors
+/// [`DurableError::Db`] if the database fails.
+///
+/// ```no_run
+/// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), durable::DurableError> {
+/// let plan = durable::scratch::explain_purge(&db, std::time::Duration::from_secs(86_400)).await?;
+/// # Ok(()) }
+/// ```
+pub async fn explain_purge(
+    db: &sea_orm::DatabaseConnection,
+    older_than: std::time::Duration,
+) -> Result<Vec<String>, DurableError> {
+    let age_ms = i64::try_from(older_than.as_millis()).unwrap_or(i64::MAX);
+    crate::store::sql::SqlStore::new(db)
+        .explain_purge(age_ms)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

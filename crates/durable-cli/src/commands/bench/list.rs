@@ -4,6 +4,8 @@
 //! SDK, and its plan is read with `scratch::explain_list` (the very
 //! statement the list runs): which index it reads, and whether it scans
 //! the table or sorts (either would make a page cost grow with the table).
+//! Then retention: [`PURGE_BATCHES`] batches of `Client::purge_batch` are
+//! timed (trees deleted per second) and the batch's plan read the same way.
 
 use std::time::Instant;
 
@@ -26,6 +28,26 @@ const BASE_MS: i64 = 1_767_225_600_000;
 const WANTED: u64 = 10_000_000;
 /// A page's median at the wanted size, at most.
 const PAGE_MS: f64 = 20.0;
+/// Purge batches timed at each size.
+const PURGE_BATCHES: u32 = 10;
+
+/// Retention at one size: deletion rate and the batch's plan.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PurgeRate {
+    pub(crate) rows: u64,
+    /// Trees deleted (each one workflow here).
+    pub(crate) deleted: u64,
+    pub(crate) per_s: f64,
+    pub(crate) index: Option<String>,
+    pub(crate) scans_or_sorts: bool,
+}
+
+/// What the workload measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct ListReport {
+    pub(crate) pages: Vec<ListLatency>,
+    pub(crate) purges: Vec<PurgeRate>,
+}
 
 /// One kind of page at one size.
 #[derive(Debug, Clone, Serialize)]
@@ -80,9 +102,10 @@ pub(crate) async fn run(
     sizes: &[u64],
     probes: u32,
     progress: &Progress,
-) -> Result<Vec<ListLatency>> {
+) -> Result<ListReport> {
     let client = Client::new(db);
     let mut out = Vec::new();
+    let mut purges = Vec::new();
     let mut seeded = 0u64;
     for &rows in sizes {
         progress.phase(format!("list: seeding {} workflows", num(rows as f64)));
@@ -139,9 +162,25 @@ pub(crate) async fn run(
                 scans_or_sorts: false,
             });
         }
+        // Every seeded workflow finished in 2026-01: older than a day.
+        let day = std::time::Duration::from_secs(86_400);
+        let plan = durable::scratch::explain_purge(db, day).await?;
+        let t = Instant::now();
+        let mut deleted = 0;
+        for _ in 0..PURGE_BATCHES {
+            deleted += client.purge_batch(day).await?;
+        }
+        let seconds = t.elapsed().as_secs_f64();
+        purges.push(PurgeRate {
+            rows,
+            deleted,
+            per_s: deleted as f64 / seconds,
+            index: index_of(&plan),
+            scans_or_sorts: scans_or_sorts(&plan),
+        });
         progress.tick();
     }
-    Ok(out)
+    Ok(ListReport { pages: out, purges })
 }
 
 /// The first index a plan names (`... using <index>` on PostgreSQL,
@@ -183,8 +222,9 @@ async fn seed(db: &DatabaseConnection, backend: Backend, from: u64, to: u64) -> 
     Ok(())
 }
 
-/// The table of the workload.
-pub(crate) fn render(out: &mut String, list: &[ListLatency]) {
+/// The tables of the workload.
+pub(crate) fn render(out: &mut String, report: &ListReport) {
+    let list = &report.pages;
     let mut t = Table::new(&[
         "workflows",
         "page",
@@ -216,12 +256,30 @@ pub(crate) fn render(out: &mut String, list: &[ListLatency]) {
         "list: a page of Client::list among finished workflows (5% failed, 10 names)",
         &t,
     );
+    let mut t = Table::new(&["workflows", "deleted", "trees/s", "index", "scan/sort"]);
+    for p in &report.purges {
+        t.cells(vec![
+            num(p.rows as f64),
+            num(p.deleted as f64),
+            num(p.per_s),
+            p.index.clone().unwrap_or_else(|| "-".into()),
+            if p.scans_or_sorts { "yes" } else { "no" }.into(),
+        ]);
+    }
+    section(
+        out,
+        &format!(
+            "retention: {PURGE_BATCHES} batches of Client::purge_batch, oldest finished first"
+        ),
+        &t,
+    );
 }
 
 /// Targets: at the largest size, every page is read from an index without
 /// a scan or a sort, and its median is at most [`PAGE_MS`] (judged at
 /// [`WANTED`] rows).
-pub(crate) fn targets(list: &[ListLatency], checks: &mut Vec<TargetCheck>) {
+pub(crate) fn targets(report: &ListReport, checks: &mut Vec<TargetCheck>) {
+    let list = &report.pages;
     let Some(largest) = list.iter().map(|l| l.rows).max() else {
         return;
     };
@@ -251,4 +309,19 @@ pub(crate) fn targets(list: &[ListLatency], checks: &mut Vec<TargetCheck>) {
         ),
         met: (largest >= WANTED).then_some(worst <= PAGE_MS && indexed),
     });
+    if let Some(p) = report.purges.iter().max_by_key(|p| p.rows) {
+        checks.push(TargetCheck {
+            name: format!("purge batch, {} workflows", num(p.rows as f64)),
+            target: format!(
+                "read from an index, no scan or sort (at {})",
+                num(WANTED as f64)
+            ),
+            measured: format!(
+                "{} trees/s; {}",
+                num(p.per_s),
+                p.index.as_deref().unwrap_or("no index")
+            ),
+            met: (p.rows >= WANTED).then_some(!p.scans_or_sorts && p.index.is_some()),
+        });
+    }
 }

@@ -244,7 +244,7 @@ pub(crate) struct BenchReport {
     /// Enqueue to first step behind a backlog on one key, by backlog size.
     pub(crate) claims: Option<Vec<claims::ClaimLatency>>,
     /// A page of `Client::list` by table size and kind of page.
-    pub(crate) list: Option<Vec<list::ListLatency>>,
+    pub(crate) list: Option<list::ListReport>,
     /// Each target of issue 4, with the figure that decides it.
     pub(crate) targets: Vec<report::TargetCheck>,
     pub(crate) seconds: f64,
