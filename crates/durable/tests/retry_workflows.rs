@@ -275,7 +275,120 @@ async fn a_workflow_recovered_too_often_is_failed_until_retried(backend: Backend
     w.stop().await;
 }
 
+/// A fork copies the history before a position and runs on from there on
+/// a worker: copied calls replay, later ones run again; the original is
+/// untouched; positions past the end, after a child call, below zero,
+/// of a child or an unknown id are refused.
+async fn a_fork_replays_what_it_copied_and_runs_the_rest(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let (runs, broken) = (Runs::default(), Arc::new(AtomicBool::new(false)));
+    let w = worker(&t, &runs, &broken);
+    let client = Client::new(&t.db);
+    let handle = client
+        .enqueue("order", &4u32, EnqueueOptions::new().key("order-4"))
+        .await
+        .unwrap();
+    assert_eq!(
+        handle.result::<u32>(Duration::from_secs(30)).await.unwrap(),
+        400
+    );
+    let original = client.tree(handle.id()).await.unwrap();
+
+    let fork = client.fork(handle.id(), 1).await.unwrap();
+    assert_ne!(fork, handle.id());
+    let forked = client.handle(fork).await.unwrap();
+    assert_eq!(
+        forked.result::<u32>(Duration::from_secs(30)).await.unwrap(),
+        400
+    );
+    assert_eq!(count(&runs, "reserve/4"), 1, "the copied call replayed");
+    assert_eq!(
+        count(&runs, "charge/4"),
+        2,
+        "the call at the position ran again"
+    );
+    assert_eq!(
+        client.tree(handle.id()).await.unwrap(),
+        original,
+        "the original is untouched"
+    );
+    let summary = client.workflow(fork).await.unwrap();
+    assert_eq!(
+        (summary.name.as_str(), summary.key),
+        ("order", fork.to_string())
+    );
+    assert_eq!(summary.input, Some(serde_json::json!(4)));
+
+    // At the end: everything replays.
+    let whole = client.fork(handle.id(), 2).await.unwrap();
+    let whole = client.handle(whole).await.unwrap();
+    assert_eq!(
+        whole.result::<u32>(Duration::from_secs(30)).await.unwrap(),
+        400
+    );
+    assert_eq!(
+        (count(&runs, "reserve/4"), count(&runs, "charge/4")),
+        (1, 2)
+    );
+
+    for bad in [3, -1, i32::MAX] {
+        let past = client.fork(handle.id(), bad).await;
+        assert!(
+            matches!(past, Err(DurableError::InvalidInput(_))),
+            "{bad}: {past:?}"
+        );
+    }
+    let unknown = durable::Uuid::new_v4();
+    assert!(matches!(
+        client.fork(unknown, 0).await,
+        Err(DurableError::NotFound(_))
+    ));
+    let parent = client
+        .enqueue("parent", &2u32, EnqueueOptions::new().key("parent-2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        parent.result::<u32>(Duration::from_secs(30)).await.unwrap(),
+        201
+    );
+    let after_spawn = client.fork(parent.id(), 2).await;
+    assert!(
+        matches!(after_spawn, Err(DurableError::InvalidInput(_))),
+        "{after_spawn:?}"
+    );
+    let kid = client.tree(parent.id()).await.unwrap().steps[1]
+        .child
+        .as_ref()
+        .unwrap()
+        .workflow
+        .id;
+    assert!(matches!(
+        client.fork(kid, 0).await,
+        Err(DurableError::InvalidInput(_))
+    ));
+    let before_spawn = client.fork(parent.id(), 1).await.unwrap();
+    let before_spawn = client.handle(before_spawn).await.unwrap();
+    assert_eq!(
+        before_spawn
+            .result::<u32>(Duration::from_secs(30))
+            .await
+            .unwrap(),
+        201
+    );
+    assert_eq!(count(&runs, "plan/2"), 1);
+    let listed = client
+        .count(&durable::WorkflowQuery::new().name("order"))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed, 5,
+        "order-4, its two forks, the children of parent-2 and of its fork"
+    );
+    w.stop().await;
+}
+
 both_backends!(
+    a_fork_replays_what_it_copied_and_runs_the_rest,
     a_workflow_recovered_too_often_is_failed_until_retried,
     a_failed_queued_workflow_runs_again_from_its_failed_step,
     a_failed_inline_workflow_goes_on_where_it_reattaches,

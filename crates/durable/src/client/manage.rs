@@ -111,6 +111,35 @@ impl Client {
             .await
     }
 
+    /// Start a new workflow that copies `id`'s history before the call at
+    /// `from_position` and runs on from there: the copied calls replay,
+    /// the one at `from_position` and all after it run anew. The fork is a
+    /// PENDING root with the same name, input, queue, priority,
+    /// concurrency key and app version, and its own id as its key; it is
+    /// run by a worker that has the function (or reattached to with
+    /// [`crate::Ctx::from_id`]). The original is not changed. Messages,
+    /// events and streams of the original are not copied.
+    ///
+    /// # Errors
+    /// [`DurableError::NotFound`] for an unknown id;
+    /// [`DurableError::InvalidInput`] for a child workflow, a position
+    /// below 0 or past the end of the history (one past the last call is
+    /// the end), or one after a call that started a child workflow or has
+    /// not finished. Nothing is written then.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client, id: uuid::Uuid) -> Result<(), durable::DurableError> {
+    /// let fork = client.fork(id, 3).await?; // calls 0..3 replay, 3 runs again
+    /// println!("forked as {fork}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn fork(&self, id: Uuid, from_position: i32) -> Result<Uuid, DurableError> {
+        let fork = self.store.fork(id, from_position).await?;
+        tracing::info!(workflow.id = %id, fork = %fork, from_position, "workflow forked");
+        self.store.notify(crate::queue::DEFAULT_QUEUE).await?;
+        Ok(fork)
+    }
+
     async fn retry_from(&self, id: Uuid, from: &[Status]) -> Result<(), DurableError> {
         let retried = self.store.retry(id, from).await?;
         tracing::info!(

@@ -394,6 +394,10 @@ impl Store for FaultyStore {
         faulty!(self.retry(id, from))
     }
 
+    async fn fork(&self, id: Uuid, from_position: i32) -> StoreResult<Uuid> {
+        faulty!(self.fork(id, from_position))
+    }
+
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
         faulty!(self.purge(age_ms, batch))
     }

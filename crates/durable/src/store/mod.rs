@@ -256,6 +256,10 @@ pub(crate) trait Store: Send + Sync + Debug {
     /// becomes PENDING and unowned (a new lease epoch), and their FAILED
     /// entries move to the history, so those calls run again.
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried>;
+    /// A new PENDING root with `id`'s name, input and queue fields and a
+    /// copy of its entries before `from_position` (see `sql/fork.rs` for
+    /// what may be forked); its id.
+    async fn fork(&self, id: Uuid, from_position: i32) -> StoreResult<Uuid>;
     /// Delete at most `batch` finished trees (every workflow of the tree
     /// finished) whose roots finished more than `age_ms` ago (store
     /// clock), oldest first,

@@ -137,6 +137,7 @@ conformance!(
     list_filters_sorts_and_pages,
     retry_sets_failed_calls_aside,
     purge_takes_finished_trees_only,
+    fork_copies_the_history_before_a_position,
     random_operations_seed_1,
     random_operations_seed_2,
     random_operations_seed_3,

@@ -265,3 +265,62 @@ pub(super) async fn purge_takes_finished_trees_only(store: Arc<dyn Store>) {
     assert_ne!(again.id, a.id);
     assert_eq!(again.attempts, 1);
 }
+
+/// Fork: the history before the position is copied to a new PENDING root
+/// with the source's fields; bad positions and children are refused.
+pub(super) async fn fork_copies_the_history_before_a_position(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let e1 = live(s, 1).await;
+    let r = root(s, "r", e1).await;
+    let l = lease(&r);
+    assert!(s.commit(&done(r.id, 0, "a#0", "1", l)).await.unwrap());
+    assert!(s.commit(&failed(r.id, 1, "b#0", "no", l)).await.unwrap());
+    assert!(s.commit(&done(r.id, 2, "c#0", "3", l)).await.unwrap());
+    let fork = s.fork(r.id, 2).await.unwrap();
+    let w = s.workflow(fork).await.unwrap().expect("the fork");
+    assert_eq!(
+        (w.status, w.root_id, w.parent_id, w.owner_id),
+        (Status::Pending, fork, None, None)
+    );
+    assert_eq!(
+        (w.name.as_str(), w.input.as_deref()),
+        ("wf", Some(r#"{"n":1}"#))
+    );
+    assert_eq!(w.key, fork.hyphenated().to_string());
+    assert_eq!(entry_at(s, fork, 0).await, entry_at(s, r.id, 0).await);
+    assert_eq!(entry_at(s, fork, 1).await, entry_at(s, r.id, 1).await);
+    assert!(entry_at(s, fork, 2).await.is_none());
+    assert!(
+        s.fork(r.id, 3).await.is_ok(),
+        "one past the last call is the end"
+    );
+    for bad in [4, -1] {
+        assert!(
+            matches!(s.fork(r.id, bad).await, Err(DurableError::InvalidInput(_))),
+            "{bad}"
+        );
+    }
+    let c = start_child(s, &child(&r, 3, "k#0", l)).await;
+    assert!(
+        matches!(s.fork(r.id, 4).await, Err(DurableError::InvalidInput(_))),
+        "after a child"
+    );
+    assert!(
+        matches!(s.fork(c.id, 0).await, Err(DurableError::InvalidInput(_))),
+        "a child"
+    );
+    assert!(matches!(
+        s.fork(unknown(), 0).await,
+        Err(DurableError::NotFound(_))
+    ));
+    let pending = Checkpoint {
+        retry_count: 1,
+        max_retries: 3,
+        ..cp(r.id, 4, "p#0", StepKind::Step, Status::Pending, l)
+    };
+    assert!(s.commit(&pending).await.unwrap());
+    assert!(
+        matches!(s.fork(r.id, 5).await, Err(DurableError::InvalidInput(_))),
+        "unfinished"
+    );
+}

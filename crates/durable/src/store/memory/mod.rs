@@ -397,6 +397,11 @@ impl Store for MemoryStore {
         self.with(|state, now| state.retry(id, from, now))
     }
 
+    async fn fork(&self, id: Uuid, from_position: i32) -> StoreResult<Uuid> {
+        let fork = self.fresh_id();
+        self.with(|state, now| state.fork(id, from_position, fork, now))
+    }
+
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
         self.with(|state, now| Ok(state.purge(now.saturating_sub(age_ms), batch)))
     }

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::state::{State, pending_or_running, unfinished};
+use super::state::{State, Step, pending_or_running, unfinished};
 use crate::error::DurableError;
 use crate::status::{Status, StepKind};
 use crate::store::{
@@ -400,5 +400,57 @@ impl State {
         self.children.retain(|_, id| !gone(id));
         self.workflows.retain(|id, _| !gone(id));
         roots
+    }
+}
+
+impl State {
+    /// As the SQL store's `fork_root`.
+    pub(super) fn fork(
+        &mut self,
+        id: Uuid,
+        from_position: i32,
+        fork: Uuid,
+        now: i64,
+    ) -> StoreResult<Uuid> {
+        let source = self
+            .workflows
+            .get(&id)
+            .ok_or(DurableError::NotFound(id))?
+            .row
+            .clone();
+        let last = self
+            .steps
+            .range((id, i32::MIN)..=(id, i32::MAX))
+            .map(|((_, p), _)| *p)
+            .max()
+            .unwrap_or(-1);
+        let copied: Vec<(i32, Step)> = self
+            .steps
+            .range((id, i32::MIN)..(id, from_position.max(i32::MIN)))
+            .map(|((_, p), step)| (*p, step.clone()))
+            .collect();
+        let entries: Vec<_> = copied
+            .iter()
+            .map(|(p, step)| (*p, step.entry.status, step.child_id))
+            .collect();
+        crate::store::sql::check_fork(id, source.parent_id, from_position, last, &entries)?;
+        let mut row = Self::blank_row(
+            fork,
+            fork,
+            &fork.hyphenated().to_string(),
+            &source.name,
+            now,
+        );
+        row.input = source.input;
+        row.queue = source.queue;
+        row.priority = source.priority;
+        row.concurrency_key = source.concurrency_key;
+        row.app_version = source.app_version;
+        row.timeout_ms = source.timeout_ms;
+        self.insert_workflow(row, None);
+        for (position, step) in copied {
+            self.steps.insert((fork, position), step);
+        }
+        Ok(fork)
     }
 }

@@ -12,6 +12,7 @@ mod decode;
 mod dialect;
 mod executor;
 mod feeds;
+mod fork;
 mod hot;
 mod journal;
 mod list;
@@ -488,6 +489,8 @@ pub(crate) fn jittered(wait: Duration) -> Duration {
 /// Where the jitter's randomness comes from: v4 ids (already a
 /// dependency), or, in a seeded simulation, the simulation's generator
 /// for this thread, so a seed replays the same waits.
+pub(crate) use fork::check_fork;
+
 pub(crate) mod chance {
     use std::cell::Cell;
 
@@ -769,6 +772,10 @@ impl Store for SqlStore {
 
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
         self.retry_subtree(id, from).await
+    }
+
+    async fn fork(&self, id: Uuid, from_position: i32) -> StoreResult<Uuid> {
+        self.fork_root(id, from_position).await
     }
 
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
