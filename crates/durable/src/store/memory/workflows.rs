@@ -426,7 +426,7 @@ impl State {
             .unwrap_or(-1);
         let copied: Vec<(i32, Step)> = self
             .steps
-            .range((id, i32::MIN)..(id, from_position.max(i32::MIN)))
+            .range((id, i32::MIN)..(id, from_position))
             .map(|((_, p), step)| (*p, step.clone()))
             .collect();
         let entries: Vec<_> = copied
