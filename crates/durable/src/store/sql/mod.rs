@@ -489,6 +489,7 @@ pub(crate) fn jittered(wait: Duration) -> Duration {
 /// Where the jitter's randomness comes from: v4 ids (already a
 /// dependency), or, in a seeded simulation, the simulation's generator
 /// for this thread, so a seed replays the same waits.
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use fork::check_fork;
 
 pub(crate) mod chance {
