@@ -3,7 +3,10 @@
 //!
 //! A batch is chosen from `durable_workflow_finished` (finish time, id):
 //! roots finished before the cutoff whose every workflow is finished
-//! (`durable_workflow_root` answers that per root), locked `SKIP LOCKED`
+//! (`durable_workflow_root` answers that per root: the check is a scalar
+//! subquery, so PostgreSQL runs it per root read instead of turning it into
+//! an anti-join, which at a million rows it planned as two scans of the
+//! table and a sort), locked `SKIP LOCKED`
 //! on PostgreSQL so two purgers never pick the same root and a retry of
 //! one of them (which locks the root) waits or is skipped. Each table is
 //! then cleared by the tree's workflow ids through its own index.
@@ -31,8 +34,8 @@ macro_rules! retention_sql {
                 "SELECT r.id FROM durable_workflow r \
                  WHERE r.completed_ms IS NOT NULL AND r.completed_ms <= ", $now, " - $1 AND r.parent_id IS NULL \
                    AND r.status IN ('COMPLETED', 'FAILED', 'CANCELLED') \
-                   AND NOT EXISTS (SELECT 1 FROM durable_workflow d WHERE d.root_id = r.id \
-                     AND d.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED')) \
+                   AND NOT (SELECT EXISTS (SELECT 1 FROM durable_workflow d WHERE d.root_id = r.id \
+                     AND d.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED'))) \
                  ORDER BY r.completed_ms, r.id LIMIT $2",
                 $skip_locked
             ),
@@ -65,6 +68,9 @@ macro_rules! retention_sql {
 
 dialects! { static SQL: RetentionSql = retention_sql; }
 
+/// PostgreSQL only, first in a purge transaction.
+const PG_NO_JIT: &str = "SELECT set_config('jit', 'off', true)";
+
 impl SqlStore {
     /// Delete at most `batch` finished trees whose roots finished more
     /// than `age_ms` ago, in one transaction; the roots deleted.
@@ -72,6 +78,12 @@ impl SqlStore {
         let s = &SQL[self.dialect as usize];
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
+            if self.dialect == super::Dialect::Postgres {
+                // The estimates of a walk over millions of finished rows
+                // pass `jit_above_cost`; compiling would cost more than
+                // the batch.
+                self.query_one(&txn, PG_NO_JIT, vec![]).await?;
+            }
             let rows = self
                 .query_all(&txn, s.batch, vec![age_ms.into(), i64::from(batch).into()])
                 .await?;
