@@ -27,9 +27,6 @@ const SHIPMENTS: u32 = 10;
 /// Kill rounds per backend.
 const ROUNDS: u64 = 10;
 const HANG: Duration = Duration::from_secs(120);
-/// Workflows a worker runs at once (`retry_worker`'s slots): a killed
-/// worker may have had this many step bodies in flight.
-const SLOTS: usize = 2;
 
 fn random(seed: u64, i: u64) -> u64 {
     let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -187,16 +184,19 @@ async fn retried_orders_survive_kill_9(backend: Backend) {
 
     // After the retry: nothing that completed before it ran again, the
     // failed and later calls ran, and each extra run was in flight in a
-    // killed worker (among its last lines).
+    // killed worker. A workflow's calls run one after another in the
+    // process that owns it, so the one in flight is the last line of that
+    // workflow by that process (the worker runs two workflows at once:
+    // its last two lines need not be the ones in flight).
     let phase_2 = log_lines(&dir, phase_1.len());
-    let mut last_lines: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+    let mut last_line: BTreeMap<(u32, String), usize> = BTreeMap::new();
     let mut runs: BTreeMap<(String, String), Vec<(usize, u32)>> = BTreeMap::new();
     for (n, key, step, pid) in &phase_2 {
         assert!(
             step != "reserve#0" && step != "book#0",
             "{key} {step} ran again after the retry"
         );
-        last_lines.entry(*pid).or_default().push(*n);
+        last_line.insert((*pid, key.clone()), *n);
         runs.entry((key.clone(), step.clone()))
             .or_default()
             .push((*n, *pid));
@@ -208,8 +208,7 @@ async fn retried_orders_survive_kill_9(backend: Backend) {
     for (step, step_runs) in &runs {
         for &(n, pid) in &step_runs[..step_runs.len() - 1] {
             reruns += 1;
-            let lines = &last_lines[&pid];
-            let in_flight = lines[lines.len().saturating_sub(SLOTS)..].contains(&n);
+            let in_flight = last_line[&(pid, step.0.clone())] == n;
             if !killed.contains(&pid) || !in_flight {
                 unexplained.push(format!("{step:?} ran again after line {n} (pid {pid})"));
             }
