@@ -22,6 +22,9 @@ struct Cli {
 enum Command {
     /// Measure durable steps against the raw database floor of this machine.
     Bench(commands::bench::BenchArgs),
+    /// List workflows, or show one with its steps (`--json` for JSON).
+    #[command(subcommand)]
+    Workflows(commands::workflows::WorkflowsCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Bench(args) => commands::bench::run(args).await,
+            Command::Workflows(command) => commands::workflows::run(command).await,
         }
     });
     match result {

@@ -1,3 +1,4 @@
 //! One folder per command.
 
 pub(crate) mod bench;
+pub(crate) mod workflows;

@@ -1,0 +1,302 @@
+//! `durable workflows list` and `durable workflows show`: the read model of
+//! the SDK (`Client::list`, `Client::tree`) as tables for people, or JSON
+//! with `--json`. Data on stdout; errors on stderr with exit code 1.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use durable::{Client, Direction, SortBy, Status, Uuid, WorkflowQuery, WorkflowTree};
+
+use crate::error::{CliError, Result};
+
+/// The SQLite file the showcase (`cargo run --bin ingest`) writes.
+const SHOWCASE_DB: &str = "durable-ingest.db";
+
+/// Where to read: `--database`, else `DATABASE_URL`, else the showcase's file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Database {
+    /// Database URL (`postgres://...`, `sqlite://file.db`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+}
+
+impl Database {
+    async fn client(&self) -> Result<Client> {
+        let url = match &self.database {
+            Some(url) => url.clone(),
+            None if Path::new(SHOWCASE_DB).exists() => format!("sqlite://{SHOWCASE_DB}"),
+            None => {
+                return Err(CliError::Usage(format!(
+                    "no database: pass --database URL or set DATABASE_URL (and no {SHOWCASE_DB} here)"
+                )));
+            }
+        };
+        let db = durable::connect(&url).await?;
+        Ok(Client::new(&db))
+    }
+}
+
+/// `durable workflows ...`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum WorkflowsCommand {
+    /// List workflows, newest first, a page at a time.
+    List(ListArgs),
+    /// Show one workflow with its steps and child workflows.
+    Show(ShowArgs),
+}
+
+/// A status as typed on the command line.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StatusArg {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Paused,
+    Cancelled,
+}
+
+impl From<StatusArg> for Status {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Pending => Status::Pending,
+            StatusArg::Running => Status::Running,
+            StatusArg::Completed => Status::Completed,
+            StatusArg::Failed => Status::Failed,
+            StatusArg::Paused => Status::Paused,
+            StatusArg::Cancelled => Status::Cancelled,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    database: Database,
+    /// Only this status (repeat for more).
+    #[arg(long, value_enum)]
+    status: Vec<StatusArg>,
+    /// Only this workflow name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Only keys starting with this.
+    #[arg(long)]
+    key_prefix: Option<String>,
+    /// Only this queue.
+    #[arg(long)]
+    queue: Option<String>,
+    /// Only root workflows.
+    #[arg(long)]
+    roots: bool,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    oldest_first: bool,
+    /// Workflows per page (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    limit: u32,
+    /// The page after this cursor (printed at the end of a page).
+    #[arg(long)]
+    after: Option<String>,
+    /// One JSON document (the page and its next cursor) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    database: Database,
+    /// The workflow's id.
+    #[arg(required_unless_present = "key", conflicts_with = "key")]
+    id: Option<Uuid>,
+    /// The root workflow with this key instead.
+    #[arg(long)]
+    key: Option<String>,
+    /// The tree as JSON instead of an outline.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Run `durable workflows ...`.
+///
+/// # Errors
+/// The database cannot be reached, a filter is refused, an id is unknown.
+pub(crate) async fn run(command: WorkflowsCommand) -> Result<()> {
+    match command {
+        WorkflowsCommand::List(args) => list(args).await,
+        WorkflowsCommand::Show(args) => show(args).await,
+    }
+}
+
+async fn list(args: ListArgs) -> Result<()> {
+    let client = args.database.client().await?;
+    let direction = if args.oldest_first {
+        Direction::Ascending
+    } else {
+        Direction::Descending
+    };
+    let mut query = WorkflowQuery::new()
+        .sort(SortBy::Created, direction)
+        .limit(args.limit);
+    for status in args.status {
+        query = query.status(status.into());
+    }
+    if let Some(name) = args.name {
+        query = query.name(name);
+    }
+    if let Some(prefix) = args.key_prefix {
+        query = query.key_prefix(prefix);
+    }
+    if let Some(queue) = args.queue {
+        query = query.queue(queue);
+    }
+    if args.roots {
+        query = query.roots_only();
+    }
+    if let Some(after) = &args.after {
+        query = query.after(after.parse()?);
+    }
+    let page = client.list(&query).await?;
+    if args.json {
+        println!("{}", json(&page)?);
+        return Ok(());
+    }
+    let mut rows = vec![[
+        "ID".to_string(),
+        "KEY".into(),
+        "NAME".into(),
+        "STATUS".into(),
+        "ATTEMPTS".into(),
+        "CREATED (UTC)".into(),
+    ]];
+    for w in &page.workflows {
+        rows.push([
+            w.id.to_string(),
+            w.key.clone(),
+            w.name.clone(),
+            w.status.to_string(),
+            w.attempts.to_string(),
+            time(w.created_at_ms),
+        ]);
+    }
+    print!("{}", table(&rows));
+    match page.next {
+        Some(next) => println!("more: --after {next}"),
+        None => println!("({} shown, no more)", page.workflows.len()),
+    }
+    Ok(())
+}
+
+async fn show(args: ShowArgs) -> Result<()> {
+    let client = args.database.client().await?;
+    let id = match (args.id, &args.key) {
+        (Some(id), _) => id,
+        (None, Some(key)) => client.workflow_by_key(key).await?.id,
+        (None, None) => return Err(CliError::Usage("give an id or --key".into())),
+    };
+    let tree = client.tree(id).await?;
+    if args.json {
+        println!("{}", json(&tree)?);
+    } else {
+        let mut out = String::new();
+        outline(&tree, 0, &mut out);
+        print!("{out}");
+    }
+    Ok(())
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String> {
+    serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Usage(format!("cannot encode as JSON: {e}")))
+}
+
+/// A tree as an indented outline: the workflow, then each call with its
+/// status, attempts and error (outputs cut to a line).
+fn outline(tree: &WorkflowTree, depth: usize, out: &mut String) {
+    let w = &tree.workflow;
+    let pad = "  ".repeat(depth);
+    let _ = writeln!(
+        out,
+        "{pad}{} {} [{}] {} attempts={} created={}",
+        w.key,
+        w.name,
+        w.id,
+        w.status,
+        w.attempts,
+        time(w.created_at_ms)
+    );
+    if let Some(error) = &w.error {
+        let _ = writeln!(out, "{pad}  error: {}", cut(error));
+    }
+    for step in &tree.steps {
+        let took = match (step.started_at_ms, step.finished_at_ms) {
+            (Some(a), Some(b)) => format!(" {} ms", b - a),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{pad}  @{} {} {} {} x{}{took}",
+            step.position,
+            step.key,
+            step.kind.as_str(),
+            step.status,
+            step.attempts
+        );
+        if let Some(output) = &step.output {
+            let _ = writeln!(out, "{pad}    output: {}", cut(&output.to_string()));
+        }
+        if let Some(error) = &step.error {
+            let _ = writeln!(out, "{pad}    error: {}", cut(error));
+        }
+        if let Some(child) = &step.child {
+            outline(child, depth + 2, out);
+        }
+    }
+    for old in &tree.retried {
+        let _ = writeln!(
+            out,
+            "{pad}  retried (round {}): @{} {} {} error: {}",
+            old.round,
+            old.step.position,
+            old.step.key,
+            old.step.status,
+            cut(old.step.error.as_deref().unwrap_or("-"))
+        );
+    }
+}
+
+/// One line of at most 120 characters.
+fn cut(text: &str) -> String {
+    let line: String = text.replace('\n', "\\n");
+    match line.char_indices().nth(120) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line,
+    }
+}
+
+/// Epoch milliseconds as UTC date and time.
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// Left-aligned columns.
+fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(widths) {
+            let _ = write!(line, "{cell:<w$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,190 @@
+//! `durable workflows list` and `durable workflows show` on a database the
+//! SDK wrote, on both backends: filters, JSON that reads back, pages with
+//! `--after`, a hostile key printed as text, and an unknown id as exit
+//! code 1 with a message on stderr.
+
+use std::process::{Command, Output};
+
+use durable::{Ctx, DurableError, Uuid};
+use serde_json::Value;
+
+const HOSTILE: &str = "'); DROP TABLE durable_workflow; -- <b>\u{1F600}";
+
+fn durable(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_durable"))
+        .args(args)
+        .args(["--database", url])
+        .env_remove("RUST_LOG")
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run durable")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "durable failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8")
+}
+
+/// Three completed orders, one failed with a failed step and a child, and
+/// the hostile key.
+async fn seed(url: &str) -> Uuid {
+    let db = durable::connect(url).await.unwrap();
+    durable::init(&db).await.unwrap();
+    for i in 0..3 {
+        let ctx = Ctx::start_with_key(&db, "order", &format!("order-{i}"), None)
+            .await
+            .unwrap();
+        let _: u32 = ctx.step("charge", || async { Ok(1) }).await.unwrap();
+        ctx.complete(&i).await.unwrap();
+    }
+    let bad = Ctx::start_with_key(&db, "order", "order-bad", None)
+        .await
+        .unwrap();
+    let kid = bad.child("receipt", None).await.unwrap();
+    kid.complete(&"r").await.unwrap();
+    let failed: Result<u32, _> = bad
+        .step("charge", || async {
+            Err(DurableError::custom("card declined"))
+        })
+        .await;
+    assert!(failed.is_err());
+    bad.fail("charge failed").await.unwrap();
+    let odd = Ctx::start_with_key(&db, "odd", HOSTILE, None)
+        .await
+        .unwrap();
+    odd.complete(&0).await.unwrap();
+    bad.task_id()
+}
+
+async fn lists_and_shows(url: &str) {
+    let bad = seed(url).await;
+
+    let all: Value =
+        serde_json::from_str(&stdout(&durable(url, &["workflows", "list", "--json"]))).unwrap();
+    let keys: Vec<&str> = all["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert!(keys.contains(&HOSTILE), "{keys:?}");
+    let created: Vec<i64> = all["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["created_at_ms"].as_i64().unwrap())
+        .collect();
+    assert!(
+        created.windows(2).all(|p| p[0] >= p[1]),
+        "newest first: {created:?}"
+    );
+
+    let failed = stdout(&durable(url, &["workflows", "list", "--status", "failed"]));
+    assert!(
+        failed.contains("order-bad") && failed.contains("FAILED"),
+        "{failed}"
+    );
+    assert!(!failed.contains("order-0"), "{failed}");
+    let roots = stdout(&durable(
+        url,
+        &[
+            "workflows",
+            "list",
+            "--roots",
+            "--key-prefix",
+            "order-",
+            "--oldest-first",
+            "--json",
+        ],
+    ));
+    let roots: Value = serde_json::from_str(&roots).unwrap();
+    let keys: Vec<&str> = roots["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["order-0", "order-1", "order-2", "order-bad"]);
+
+    // Two at a time with --after: the pages join up.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut args = vec![
+            "workflows",
+            "list",
+            "--name",
+            "order",
+            "--limit",
+            "2",
+            "--json",
+        ];
+        if let Some(cursor) = &after {
+            args.extend(["--after", cursor.as_str()]);
+        }
+        let page: Value = serde_json::from_str(&stdout(&durable(url, &args))).unwrap();
+        for w in page["workflows"].as_array().unwrap() {
+            seen.push(w["key"].as_str().unwrap().to_string());
+        }
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["order-bad", "order-2", "order-1", "order-0"],
+        "pages of two join up"
+    );
+
+    let shown = stdout(&durable(url, &["workflows", "show", &bad.to_string()]));
+    assert!(shown.contains("order-bad order"), "{shown}");
+    assert!(shown.contains("receipt#0 WORKFLOW COMPLETED"), "{shown}");
+    assert!(
+        shown.contains("charge#0 STEP FAILED") && shown.contains("card declined"),
+        "{shown}"
+    );
+    let tree: Value = serde_json::from_str(&stdout(&durable(
+        url,
+        &["workflows", "show", "--key", "order-bad", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(tree["workflow"]["status"], "FAILED");
+    assert_eq!(tree["steps"].as_array().unwrap().len(), 2);
+    let odd = stdout(&durable(url, &["workflows", "show", "--key", HOSTILE]));
+    assert!(odd.starts_with(HOSTILE), "printed as it is: {odd}");
+
+    let unknown = Uuid::new_v4();
+    let missing = durable(url, &["workflows", "show", &unknown.to_string()]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains(&unknown.to_string()));
+    let bad_limit = durable(url, &["workflows", "list", "--limit", "0"]);
+    assert_eq!(bad_limit.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_limit.stderr).contains("page limit"));
+    let bad_cursor = durable(url, &["workflows", "list", "--after", "zz"]);
+    assert_eq!(bad_cursor.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let file = std::env::temp_dir().join(format!("durable-cli-{}.db", Uuid::new_v4().simple()));
+    lists_and_shows(&format!("sqlite://{}", file.display())).await;
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn postgres() {
+    let base = std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL must point at PostgreSQL (scripts/test starts one)");
+    let schema = format!("cli_{}", Uuid::new_v4().simple());
+    let url = durable::scratch::create_schema(&base, &schema)
+        .await
+        .unwrap();
+    lists_and_shows(&url).await;
+    durable::scratch::drop_schema(&base, &schema).await.unwrap();
+}
