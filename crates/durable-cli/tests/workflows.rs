@@ -168,6 +168,71 @@ async fn lists_and_shows(url: &str) {
     assert!(String::from_utf8_lossy(&bad_limit.stderr).contains("page limit"));
     let bad_cursor = durable(url, &["workflows", "list", "--after", "zz"]);
     assert_eq!(bad_cursor.status.code(), Some(1));
+
+    // Management: retry the failed order, fork a completed one, refuse what
+    // the status forbids.
+    let id = bad.to_string();
+    assert_eq!(
+        stdout(&durable(url, &["workflows", "retry", &id])).trim(),
+        format!("retried {id}")
+    );
+    let tree: Value = serde_json::from_str(&stdout(&durable(
+        url,
+        &["workflows", "show", &id, "--json"],
+    )))
+    .unwrap();
+    assert_eq!(tree["workflow"]["status"], "PENDING");
+    assert_eq!(tree["retried"][0]["step"]["key"], "charge#0");
+    let again = durable(url, &["workflows", "retry", &id]);
+    assert_eq!(
+        again.status.code(),
+        Some(1),
+        "a pending workflow cannot be retried"
+    );
+    assert_eq!(
+        stdout(&durable(url, &["workflows", "pause", &id])).trim(),
+        format!("paused {id}")
+    );
+    assert_eq!(
+        stdout(&durable(url, &["workflows", "resume", &id])).trim(),
+        format!("resumed {id}")
+    );
+    assert_eq!(
+        stdout(&durable(url, &["workflows", "cancel", &id])).trim(),
+        format!("cancelled {id}")
+    );
+    let resumed = durable(url, &["workflows", "resume", &id]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(1),
+        "a cancelled workflow cannot be resumed"
+    );
+    assert!(
+        durable(url, &["workflows", "retry", &id, "--cancelled"])
+            .status
+            .success()
+    );
+    let order0: Value = serde_json::from_str(&stdout(&durable(
+        url,
+        &["workflows", "show", "--key", "order-0", "--json"],
+    )))
+    .unwrap();
+    let order0 = order0["workflow"]["id"].as_str().unwrap().to_string();
+    let fork = stdout(&durable(
+        url,
+        &["workflows", "fork", &order0, "--from", "1"],
+    ));
+    let fork: Uuid = fork.trim().parse().expect("the fork's id");
+    let forked: Value = serde_json::from_str(&stdout(&durable(
+        url,
+        &["workflows", "show", &fork.to_string(), "--json"],
+    )))
+    .unwrap();
+    assert_eq!(forked["workflow"]["status"], "PENDING");
+    assert_eq!(forked["steps"][0]["key"], "charge#0", "the copied call");
+    let past = durable(url, &["workflows", "fork", &order0, "--from", "9"]);
+    assert_eq!(past.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&past.stderr).contains("position 9"));
 }
 
 #[tokio::test]

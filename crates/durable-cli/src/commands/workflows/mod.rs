@@ -1,6 +1,7 @@
 //! `durable workflows list` and `durable workflows show`: the read model of
 //! the SDK (`Client::list`, `Client::tree`) as tables for people, or JSON
-//! with `--json`. Data on stdout; errors on stderr with exit code 1.
+//! with `--json`; `pause`, `resume`, `cancel`, `retry` and `fork`: one
+//! `Client` call each. Data on stdout; errors on stderr with exit code 1.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -43,6 +44,42 @@ pub(crate) enum WorkflowsCommand {
     List(ListArgs),
     /// Show one workflow with its steps and child workflows.
     Show(ShowArgs),
+    /// Pause a workflow and its running descendants.
+    Pause(IdArgs),
+    /// Resume a paused workflow.
+    Resume(IdArgs),
+    /// Cancel a workflow and its unfinished descendants.
+    Cancel(IdArgs),
+    /// Run a failed (with --cancelled, also a cancelled) root again from its failed calls.
+    Retry(RetryArgs),
+    /// Start a new workflow with the history before call N copied; prints its id.
+    Fork(ForkArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct IdArgs {
+    #[command(flatten)]
+    database: Database,
+    /// The workflow's id.
+    id: Uuid,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RetryArgs {
+    #[command(flatten)]
+    target: IdArgs,
+    /// Retry a cancelled workflow too.
+    #[arg(long)]
+    cancelled: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ForkArgs {
+    #[command(flatten)]
+    target: IdArgs,
+    /// The first call position that runs anew (the ones before it are copied).
+    #[arg(long = "from", allow_negative_numbers = true)]
+    from: i32,
 }
 
 /// A status as typed on the command line.
@@ -125,6 +162,41 @@ pub(crate) async fn run(command: WorkflowsCommand) -> Result<()> {
     match command {
         WorkflowsCommand::List(args) => list(args).await,
         WorkflowsCommand::Show(args) => show(args).await,
+        WorkflowsCommand::Pause(args) => {
+            let client = args.database.client().await?;
+            client.pause(args.id).await?;
+            println!("paused {}", args.id);
+            Ok(())
+        }
+        WorkflowsCommand::Resume(args) => {
+            let client = args.database.client().await?;
+            client.resume(args.id).await?;
+            println!("resumed {}", args.id);
+            Ok(())
+        }
+        WorkflowsCommand::Cancel(args) => {
+            let client = args.database.client().await?;
+            client.cancel(args.id).await?;
+            println!("cancelled {}", args.id);
+            Ok(())
+        }
+        WorkflowsCommand::Retry(args) => {
+            let client = args.target.database.client().await?;
+            let id = args.target.id;
+            if args.cancelled {
+                client.retry_cancelled(id).await?;
+            } else {
+                client.retry(id).await?;
+            }
+            println!("retried {id}");
+            Ok(())
+        }
+        WorkflowsCommand::Fork(args) => {
+            let client = args.target.database.client().await?;
+            let fork = client.fork(args.target.id, args.from).await?;
+            println!("{fork}");
+            Ok(())
+        }
     }
 }
 
