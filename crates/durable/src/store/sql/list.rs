@@ -215,17 +215,7 @@ impl SqlStore {
     /// bench, which proves each sort is read from its index).
     pub(crate) async fn explain_list(&self, query: &WorkflowQuery) -> StoreResult<Vec<String>> {
         let select = self.list_select(query, query.page_size() + 1);
-        let (explain, column) = match self.dialect {
-            Dialect::Postgres => ("EXPLAIN ", "QUERY PLAN"),
-            Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
-        };
-        let mut sql = explain.to_string();
-        sql.push_str(&select.sql);
-        let rows = self.query_all_alone(&sql, select.values).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Row::new(r, self.dialect).get::<String>(column))
-            .collect::<Result<Vec<_>, _>>()?)
+        self.explain(&select.sql, select.values).await
     }
 
     /// How many workflows match `query`'s filters.

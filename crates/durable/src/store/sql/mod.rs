@@ -257,6 +257,22 @@ impl SqlStore {
         self.query_all(&self.engine().await?, sql, values).await
     }
 
+    /// The backend's plan of `sql`, a line a row (PostgreSQL's `EXPLAIN`,
+    /// SQLite's `EXPLAIN QUERY PLAN`): what the bench checks statements by.
+    pub(crate) async fn explain(&self, sql: &str, values: Vec<Value>) -> StoreResult<Vec<String>> {
+        let (explain, column) = match self.dialect {
+            Dialect::Postgres => ("EXPLAIN ", "QUERY PLAN"),
+            Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
+        };
+        let mut text = explain.to_string();
+        text.push_str(sql);
+        let rows = self.query_all_alone(&text, values).await?;
+        Ok(rows
+            .iter()
+            .map(|r| decode::Row::new(r, self.dialect).get::<String>(column))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
     /// One idempotent statement on its own (autocommit), tried again
     /// while it fails transiently (a busy SQLite, a lost connection).
     async fn query_one_alone(

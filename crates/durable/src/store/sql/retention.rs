@@ -111,17 +111,7 @@ impl SqlStore {
     /// The backend's plan of one purge batch (for the bench).
     pub(crate) async fn explain_purge(&self, age_ms: i64) -> StoreResult<Vec<String>> {
         let s = &SQL[self.dialect as usize];
-        let (explain, column) = match self.dialect {
-            super::Dialect::Postgres => ("EXPLAIN ", "QUERY PLAN"),
-            super::Dialect::Sqlite => ("EXPLAIN QUERY PLAN ", "detail"),
-        };
-        let mut sql = explain.to_string();
-        sql.push_str(s.batch);
         let values = vec![age_ms.into(), i64::from(crate::PURGE_BATCH).into()];
-        let rows = self.query_all_alone(&sql, values).await?;
-        Ok(rows
-            .iter()
-            .map(|r| Row::new(r, self.dialect).get::<String>(column))
-            .collect::<Result<Vec<_>, _>>()?)
+        self.explain(s.batch, values).await
     }
 }
