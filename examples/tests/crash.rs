@@ -8,10 +8,10 @@
 
 #[path = "../../crates/durable/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::{Backend, TestDb};
 use durable::sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Statement};
 use durable_db::entity::task;
+use support::{kill, random};
 
 /// Workflows and steps per workflow the crash worker runs: about 5 s of
 /// work, more than the kill loop lets it do, so nearly every kill hits.
@@ -53,20 +54,6 @@ impl Scratch {
 }
 
 /// SplitMix64, seeded per test and iteration: reproducible kill times.
-fn random(seed: u64, i: u64) -> u64 {
-    let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// SIGKILL the process and reap it; true if the kill is what ended it.
-fn kill(child: &mut Child) -> bool {
-    child.kill().ok();
-    let status = child.wait().expect("wait for killed process");
-    status.signal() == Some(9)
-}
-
 /// Wait for a process that should finish on its own; kill it and fail on a hang.
 fn finish(child: &mut Child, what: &str) -> ExitStatus {
     let started = Instant::now();

@@ -10,17 +10,18 @@
 
 #[path = "../../crates/durable/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 use common::Backend;
 use durable::sea_orm::{ConnectionTrait, Statement};
 use durable::{Client, Status, StepKind};
 use futures::StreamExt;
+use support::{finish, kill, random};
 
 /// As in `primitives_worker`.
 const EACH: u32 = 3;
@@ -29,53 +30,11 @@ const CHILDREN: u32 = 4;
 const ITEMS: u32 = 40;
 /// Kill rounds per backend.
 const ROUNDS: u64 = 16;
-const HANG: Duration = Duration::from_secs(120);
 
-fn random(seed: u64, i: u64) -> u64 {
-    let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-fn command(dir: &std::path::Path, url: &str, mode: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_primitives_worker"));
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{mode}.stderr")))
-        .expect("open stderr file");
-    cmd.arg(mode)
-        .env("DATABASE_URL", url)
-        .env("CRASH_LOG", dir.join("crash.log"))
-        .env("RUST_LOG", "durable=info,warn")
-        .stdout(Stdio::null())
-        .stderr(stderr);
+fn command(dir: &Path, url: &str, mode: &str) -> Command {
+    let mut cmd = support::command(env!("CARGO_BIN_EXE_primitives_worker"), dir, url, mode);
+    cmd.arg(mode);
     cmd
-}
-
-/// SIGKILL unless it exited; true if the kill ended it.
-fn kill(child: &mut Child) -> bool {
-    if child.try_wait().expect("try_wait").is_some() {
-        return false;
-    }
-    child.kill().ok();
-    child.wait().expect("wait").signal() == Some(9)
-}
-
-async fn finish(child: &mut Child, what: &str, dir: &std::path::Path) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            assert!(status.success(), "{what} failed ({status}); see {dir:?}");
-            return;
-        }
-        if started.elapsed() > HANG {
-            kill(child);
-            panic!("{what} did not finish within {HANG:?}; see {dir:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn primitives_survive_kill_9(backend: Backend) {

@@ -10,72 +10,28 @@
 
 #[path = "../../crates/durable/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::Backend;
 use durable::sea_orm::{ConnectionTrait, Statement};
 use durable::{Client, Status};
+use support::{finish, kill, random};
 
 /// As in `retry_worker`.
 const ORDERS: u32 = 8;
 const SHIPMENTS: u32 = 10;
 /// Kill rounds per backend.
 const ROUNDS: u64 = 10;
-const HANG: Duration = Duration::from_secs(120);
-
-fn random(seed: u64, i: u64) -> u64 {
-    let mut z = seed.wrapping_add(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 fn command(dir: &Path, url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_retry_worker"));
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("worker.stderr"))
-        .expect("open stderr file");
-    cmd.env("DATABASE_URL", url)
-        .env("CRASH_LOG", dir.join("crash.log"))
-        .env("BROKEN_FLAG", dir.join("broken"))
-        .env("RUST_LOG", "durable=info,warn")
-        .stdout(Stdio::null())
-        .stderr(stderr);
+    let mut cmd = support::command(env!("CARGO_BIN_EXE_retry_worker"), dir, url, "worker");
+    cmd.env("BROKEN_FLAG", dir.join("broken"));
     cmd
-}
-
-/// SIGKILL unless it exited; true if the kill ended it.
-fn kill(child: &mut Child) -> bool {
-    if child.try_wait().expect("try_wait").is_some() {
-        return false;
-    }
-    child.kill().ok();
-    child.wait().expect("wait").signal() == Some(9)
-}
-
-async fn finish(child: &mut Child, dir: &Path) {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            assert!(
-                status.success(),
-                "the worker failed ({status}); see {dir:?}"
-            );
-            return;
-        }
-        if started.elapsed() > HANG {
-            kill(child);
-            panic!("the worker did not finish within {HANG:?}; see {dir:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The log's lines from line `from` on, as (line number, key, step, pid).
@@ -109,7 +65,7 @@ async fn retried_orders_survive_kill_9(backend: Backend) {
     // Phase 1: the card service is down; every order fails at `charge`.
     std::fs::write(dir.join("broken"), b"down").unwrap();
     let mut worker = command(&dir, &url).spawn().expect("spawn worker");
-    finish(&mut worker, &dir).await;
+    finish(&mut worker, "the worker", &dir).await;
     let phase_1 = log_lines(&dir, 0);
     let mut first: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (_, key, step, _) in &phase_1 {
@@ -156,7 +112,7 @@ async fn retried_orders_survive_kill_9(backend: Backend) {
         killed.len()
     );
     let mut worker = command(&dir, &url).spawn().unwrap();
-    finish(&mut worker, &dir).await;
+    finish(&mut worker, "the worker", &dir).await;
 
     // Every order completed, its failed attempt kept, its effect once.
     for (i, id) in ids.iter().enumerate() {

@@ -25,6 +25,9 @@ enum Command {
     /// List workflows, or show one with its steps (`--json` for JSON).
     #[command(subcommand)]
     Workflows(commands::workflows::WorkflowsCommand),
+    /// List, declare, pause, resume, delete or trigger cron schedules.
+    #[command(subcommand)]
+    Schedules(commands::schedules::SchedulesCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Workflows(command) => commands::workflows::run(command).await,
+            Command::Schedules(command) => commands::schedules::run(command).await,
         }
     });
     match result {

@@ -3,31 +3,13 @@
 //! `--after`, a hostile key printed as text, and an unknown id as exit
 //! code 1 with a message on stderr.
 
-use std::process::{Command, Output};
+mod support;
 
 use durable::{Ctx, DurableError, Uuid};
 use serde_json::Value;
+use support::{durable, stdout};
 
 const HOSTILE: &str = "'); DROP TABLE durable_workflow; -- <b>\u{1F600}";
-
-fn durable(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_durable"))
-        .args(args)
-        .args(["--database", url])
-        .env_remove("RUST_LOG")
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("run durable")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "durable failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).expect("UTF-8")
-}
 
 /// Three completed orders, one failed with a failed step and a child, and
 /// the hostile key.
@@ -237,19 +219,10 @@ async fn lists_and_shows(url: &str) {
 
 #[tokio::test]
 async fn sqlite() {
-    let file = std::env::temp_dir().join(format!("durable-cli-{}.db", Uuid::new_v4().simple()));
-    lists_and_shows(&format!("sqlite://{}", file.display())).await;
-    let _ = std::fs::remove_file(file);
+    support::on_sqlite(|url| async move { lists_and_shows(&url).await }).await;
 }
 
 #[tokio::test]
 async fn postgres() {
-    let base = std::env::var("DATABASE_URL")
-        .expect("DATABASE_URL must point at PostgreSQL (scripts/test starts one)");
-    let schema = format!("cli_{}", Uuid::new_v4().simple());
-    let url = durable::scratch::create_schema(&base, &schema)
-        .await
-        .unwrap();
-    lists_and_shows(&url).await;
-    durable::scratch::drop_schema(&base, &schema).await.unwrap();
+    support::on_postgres(|url| async move { lists_and_shows(&url).await }).await;
 }

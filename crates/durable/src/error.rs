@@ -62,6 +62,9 @@ pub enum DurableError {
     /// No root workflow has this key.
     #[error("no workflow has key '{0}'")]
     KeyNotFound(String),
+    /// No schedule has this name.
+    #[error("schedule '{0}' not found")]
+    ScheduleNotFound(String),
     /// The operation is not allowed in the task's current state.
     #[error("cannot {action} task {task} in status {status}")]
     InvalidTransition {

@@ -38,6 +38,7 @@ mod read; // the read model's serde types
 mod registry; // workflow functions by name
 mod retry; // RetryPolicy
 mod runner; // runs a registered workflow; one classification of outcomes
+mod schedule; // cron schedules: Schedule, CatchUp, Tick, and which ticks fire
 pub mod scratch; // throwaway PostgreSQL schemas for tests and benchmarks
 #[cfg(test)]
 mod sim; // deterministic simulation on the in-memory store
@@ -45,7 +46,7 @@ mod status; // Status, StepKind
 mod store; // the storage interface, and its SQL implementation
 mod worker; // Worker: the claim loop
 
-pub use client::{Client, EnqueueOptions, PURGE_BATCH, WorkflowHandle};
+pub use client::{Client, Debounce, EnqueueOptions, PURGE_BATCH, WorkflowHandle};
 pub use connect::{connect, init};
 pub use ctx::{ChildHandle, Ctx};
 pub use error::DurableError;
@@ -55,6 +56,7 @@ pub use queue::{DEFAULT_QUEUE, Queue};
 pub use read::{RetriedStep, StepSummary, WorkflowSummary, WorkflowTree};
 pub use registry::Registry;
 pub use retry::RetryPolicy;
+pub use schedule::{CatchUp, ON_TIME, Schedule, ScheduleInfo, Tick};
 pub use status::{Status, StepKind};
 pub use worker::Worker;
 

@@ -327,8 +327,11 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
         assert_eq!(feeds_before, [1, 2, 1, 2, 3]);
     }
     durable::init(db).await.expect("migrate");
-    assert_eq!(durable_db::SCHEMA_VERSION, 6);
-    assert_eq!(count(db, VERSION).await, 6);
+    assert_eq!(durable_db::SCHEMA_VERSION, 7);
+    assert_eq!(count(db, VERSION).await, 7);
+    // v7's schedules and debounce bursts start empty.
+    assert_eq!(count(db, "SELECT COUNT(*) FROM durable_schedule").await, 0);
+    assert_eq!(count(db, "SELECT COUNT(*) FROM durable_debounce").await, 0);
     assert_eq!(snapshot(db).await, before, "the migration changed a row");
     assert_eq!(count(db, fx.user_rows).await, 1);
     let mut feeds_after = Vec::new();
@@ -351,6 +354,7 @@ async fn migration_keeps_every_row(backend: Backend, fx: &Fixture) {
         "durable_workflow_finished",
         "durable_step_history", // v6: failed calls set aside by retries
         "durable_message_workflow",
+        "durable_schedule_due", // v7: the schedules a worker fires next
     ];
     if backend == Backend::Postgres {
         indexes.push("durable_workflow_name_claim"); // claims per function (LATERAL)

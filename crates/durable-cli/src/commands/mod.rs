@@ -1,4 +1,41 @@
-//! One folder per command.
+//! One folder per command, and what they share: where the database is,
+//! and how results are printed (`output`).
+
+use std::path::Path;
+
+use durable::Client;
+
+use crate::error::{CliError, Result};
 
 pub(crate) mod bench;
+pub(crate) mod output;
+pub(crate) mod schedules;
 pub(crate) mod workflows;
+
+/// The SQLite file the showcase (`cargo run --bin ingest`) writes.
+const SHOWCASE_DB: &str = "durable-ingest.db";
+
+/// Where to read: `--database`, else `DATABASE_URL`, else the showcase's file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Database {
+    /// Database URL (`postgres://...`, `sqlite://file.db`).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database: Option<String>,
+}
+
+impl Database {
+    /// A client on the database, or a usage error naming where to look.
+    pub(crate) async fn client(&self) -> Result<Client> {
+        let url = match &self.database {
+            Some(url) => url.clone(),
+            None if Path::new(SHOWCASE_DB).exists() => format!("sqlite://{SHOWCASE_DB}"),
+            None => {
+                return Err(CliError::Usage(format!(
+                    "no database: pass --database URL or set DATABASE_URL (and no {SHOWCASE_DB} here)"
+                )));
+            }
+        };
+        let db = durable::connect(&url).await?;
+        Ok(Client::new(&db))
+    }
+}

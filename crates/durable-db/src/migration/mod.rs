@@ -12,6 +12,7 @@ mod sqlite;
 mod tables_v2;
 mod tables_v3;
 mod tables_v6;
+mod tables_v7;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait,
@@ -19,7 +20,7 @@ use sea_orm::{
 };
 
 /// The newest schema version this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// One migration: its version and the statements that bring the schema to
 /// it, in groups run one after the other.

@@ -2,11 +2,13 @@
 //! inline, declare queues, follow workflows through a `WorkflowHandle`;
 //! management and the read model in `manage.rs`.
 
+mod debounce;
 mod handle;
 mod list;
 mod manage;
 mod options;
 pub(crate) mod retention;
+pub(crate) mod schedules;
 mod signals;
 
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use crate::registry::Registry;
 use crate::store::sql::SqlStore;
 use crate::store::{NewEnqueued, Store};
 
+pub use debounce::Debounce;
 pub use handle::WorkflowHandle;
 pub use options::EnqueueOptions;
 pub use retention::PURGE_BATCH;

@@ -25,8 +25,9 @@ use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 use crate::store::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Started, Store,
-    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
+    NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Renewal,
+    Retried, ScheduleRow, Started, Store, StoreResult, StreamItem, Suspension, Transition,
+    WorkflowRow,
 };
 
 /// How often each fault happens, per operation.
@@ -400,5 +401,46 @@ impl Store for FaultyStore {
 
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
         faulty!(self.purge(age_ms, batch))
+    }
+
+    async fn clock_ms(&self) -> StoreResult<i64> {
+        faulty!(self.clock_ms())
+    }
+
+    async fn put_schedule(&self, schedule: &ScheduleRow) -> StoreResult<ScheduleRow> {
+        faulty!(self.put_schedule(schedule))
+    }
+
+    async fn schedule(&self, name: &str) -> StoreResult<Option<ScheduleRow>> {
+        faulty!(self.schedule(name))
+    }
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        faulty!(self.schedules())
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_tick_ms: Option<i64>,
+    ) -> StoreResult<bool> {
+        faulty!(self.set_schedule_paused(name, paused, next_tick_ms))
+    }
+
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        faulty!(self.delete_schedule(name))
+    }
+
+    async fn fire_schedules(
+        &self,
+        planner: Planner<'_>,
+        limit: u32,
+    ) -> StoreResult<(Vec<String>, u64)> {
+        faulty!(self.fire_schedules(planner, limit))
+    }
+
+    async fn debounce(&self, debounce: &NewDebounce<'_>) -> StoreResult<(Uuid, bool)> {
+        faulty!(self.debounce(debounce))
     }
 }

@@ -33,9 +33,9 @@ use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 
 pub(crate) use rows::{
-    Check, Checkpoint, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild, NewEnqueued,
-    NewMessage, NewRoot, QueueLimits, Received, Retried, Spawn, StreamItem, Suspension, Transition,
-    WorkflowRow,
+    Check, Checkpoint, ClaimFilter, Effect, Entry, ExecutorRow, Firing, Lease, NewChild,
+    NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Retried,
+    ScheduleRow, Spawn, StreamItem, Suspension, Transition, WorkflowRow,
 };
 
 /// Shorthand for the results of store methods.
@@ -265,6 +265,44 @@ pub(crate) trait Store: Send + Sync + Debug {
     /// clock), oldest first,
     /// with all their rows, in one transaction; the roots deleted.
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>>;
+
+    // ── Schedules and debounce ──────────────────────────────────────
+
+    /// The store's clock, epoch ms.
+    async fn clock_ms(&self) -> StoreResult<i64>;
+    /// Insert `schedule` (active, its cursor as given), or, if one of
+    /// that name exists with another definition, replace the definition
+    /// and the cursor (its paused state and counters kept); an identical
+    /// declaration changes nothing. The row as stored afterwards.
+    async fn put_schedule(&self, schedule: &ScheduleRow) -> StoreResult<ScheduleRow>;
+    async fn schedule(&self, name: &str) -> StoreResult<Option<ScheduleRow>>;
+    /// Every schedule, by name.
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>>;
+    /// Pause (`next_tick_ms` ignored) or resume with the cursor at
+    /// `next_tick_ms`; `false` for an unknown name.
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_tick_ms: Option<i64>,
+    ) -> StoreResult<bool>;
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool>;
+    /// Fire at most `limit` active schedules that are due by the store
+    /// clock, earliest first, each as `planner` decides: its ticks'
+    /// workflows enqueued (a key that exists is skipped) and its cursor
+    /// moved, in one transaction; schedules another executor is firing
+    /// are skipped. The queues that got work, and the ticks enqueued.
+    async fn fire_schedules(
+        &self,
+        planner: Planner<'_>,
+        limit: u32,
+    ) -> StoreResult<(Vec<String>, u64)>;
+    /// A debounced start: if the key's current workflow has not been
+    /// claimed yet, give it `debounce`'s input and push its start to the
+    /// end of the quiet period (never past the burst's bound); otherwise
+    /// enqueue a new workflow, delayed by the period, as the key's
+    /// current one. Its id, and whether it is new.
+    async fn debounce(&self, debounce: &NewDebounce<'_>) -> StoreResult<(Uuid, bool)>;
 }
 
 /// What a heartbeat asks for.

@@ -282,3 +282,46 @@ pub(crate) struct Suspension {
     /// What it waits for, for the read model and for wakers.
     pub(crate) wait_for: Option<String>,
 }
+
+/// A schedule as stored (see `durable_db`'s `tables_v7`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ScheduleRow {
+    pub(crate) name: String,
+    pub(crate) workflow: String,
+    pub(crate) cron: String,
+    pub(crate) time_zone: String,
+    /// JSON text.
+    pub(crate) input: String,
+    pub(crate) queue: String,
+    /// `SKIP`, `ONCE`, `ALL` or `BOUNDED` (with `catch_up_limit`).
+    pub(crate) catch_up: String,
+    pub(crate) catch_up_limit: i32,
+    pub(crate) paused: bool,
+    pub(crate) next_tick_ms: Option<i64>,
+    pub(crate) last_tick_ms: Option<i64>,
+    pub(crate) fired: i64,
+}
+
+/// What firing a due schedule does, decided by the scheduler from the row
+/// and the store clock: the ticks' workflows to enqueue and the cursor's
+/// new place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Firing {
+    /// `(key, input JSON, tick ms)` of each tick, oldest first.
+    pub(crate) ticks: Vec<(String, String, i64)>,
+    pub(crate) next_tick_ms: Option<i64>,
+}
+
+/// The scheduler's decision for one due schedule (a pure function).
+pub(crate) type Planner<'a> = &'a (dyn Fn(&ScheduleRow, i64) -> Firing + Send + Sync);
+
+/// A debounced start: the workflow to start once `key` has been quiet for
+/// `period_ms`, at the latest `max_wait_ms` after the burst's first call.
+#[derive(Debug)]
+pub(crate) struct NewDebounce<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) period_ms: i64,
+    pub(crate) max_wait_ms: i64,
+    /// The workflow (its `key` unused: a burst's workflow gets a fresh one).
+    pub(crate) work: NewEnqueued<'a>,
+}

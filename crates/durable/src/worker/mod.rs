@@ -68,6 +68,7 @@ pub struct Worker {
     grace: Duration,
     max_recoveries: u32,
     retention: Option<Duration>,
+    fire_schedules: bool,
 }
 
 impl Worker {
@@ -94,6 +95,7 @@ impl Worker {
             grace: Duration::from_secs(10),
             max_recoveries: crate::DEFAULT_MAX_RECOVERIES,
             retention: None,
+            fire_schedules: true,
         }
     }
 
@@ -144,6 +146,22 @@ impl Worker {
     /// ```
     pub fn retention(mut self, older_than: Duration) -> Self {
         self.retention = Some(older_than);
+        self
+    }
+
+    /// Fire the cron schedules that are due (on by default): about twice a
+    /// second the worker enqueues the workflows of due ticks, sharing the
+    /// schedules with every other worker that fires them (each tick starts
+    /// once, whichever worker fires it). Off, this worker only runs what
+    /// others enqueue.
+    ///
+    /// ```no_run
+    /// # fn demo(db: sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry).fire_schedules(false);
+    /// # }
+    /// ```
+    pub fn fire_schedules(mut self, on: bool) -> Self {
+        self.fire_schedules = on;
         self
     }
 
@@ -247,6 +265,10 @@ impl Worker {
         let retention = self.retention.map(|older_than| {
             let store = store.clone();
             tokio::spawn(async move { purge_now_and_then(store, older_than).await })
+        });
+        let scheduler = self.fire_schedules.then(|| {
+            let store = store.clone();
+            tokio::spawn(async move { fire_now_and_then(store).await })
         });
         let slots = Arc::new(Semaphore::new(self.slots));
         let in_flight = Arc::new(claim::InFlight::default());
@@ -384,8 +406,8 @@ impl Worker {
             tracing::debug!(error = %err, "wake-up notification failed");
         }
         listener.abort();
-        if let Some(retention) = retention {
-            retention.abort();
+        for duty in [retention, scheduler].into_iter().flatten() {
+            duty.abort();
         }
         tracing::info!(executor = %inner.id, released, "worker stopped");
         Ok(())
@@ -487,5 +509,22 @@ async fn purge_now_and_then(store: Arc<dyn crate::store::Store>, older_than: Dur
             tracing::warn!(error = %err, "purging finished workflows failed");
         }
         tokio::time::sleep(crate::store::sql::jittered(PURGE_EVERY)).await;
+    }
+}
+
+/// How often a worker looks for due schedules.
+const SCHEDULES_EVERY: Duration = Duration::from_millis(500);
+
+/// The scheduler duty: fire what is due, about twice a second (jittered,
+/// so workers started together spread their reads). A failure (the
+/// database restarting) is logged and tried again next time.
+async fn fire_now_and_then(store: Arc<dyn crate::store::Store>) {
+    loop {
+        match crate::client::schedules::fire_due(store.as_ref()).await {
+            Ok(0) => {}
+            Ok(started) => tracing::debug!(started, "fired due schedules"),
+            Err(err) => tracing::warn!(error = %err, "firing due schedules failed"),
+        }
+        tokio::time::sleep(crate::store::sql::jittered(SCHEDULES_EVERY)).await;
     }
 }

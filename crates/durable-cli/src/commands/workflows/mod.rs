@@ -4,38 +4,12 @@
 //! `Client` call each. Data on stdout; errors on stderr with exit code 1.
 
 use std::fmt::Write;
-use std::path::Path;
 
-use durable::{Client, Direction, SortBy, Status, Uuid, WorkflowQuery, WorkflowTree};
+use durable::{Direction, SortBy, Status, Uuid, WorkflowQuery, WorkflowTree};
 
+use super::Database;
+use super::output::{cut, json, table, time};
 use crate::error::{CliError, Result};
-
-/// The SQLite file the showcase (`cargo run --bin ingest`) writes.
-const SHOWCASE_DB: &str = "durable-ingest.db";
-
-/// Where to read: `--database`, else `DATABASE_URL`, else the showcase's file.
-#[derive(Debug, clap::Args)]
-pub(crate) struct Database {
-    /// Database URL (`postgres://...`, `sqlite://file.db`).
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database: Option<String>,
-}
-
-impl Database {
-    async fn client(&self) -> Result<Client> {
-        let url = match &self.database {
-            Some(url) => url.clone(),
-            None if Path::new(SHOWCASE_DB).exists() => format!("sqlite://{SHOWCASE_DB}"),
-            None => {
-                return Err(CliError::Usage(format!(
-                    "no database: pass --database URL or set DATABASE_URL (and no {SHOWCASE_DB} here)"
-                )));
-            }
-        };
-        let db = durable::connect(&url).await?;
-        Ok(Client::new(&db))
-    }
-}
 
 /// `durable workflows ...`.
 #[derive(Debug, clap::Subcommand)]
@@ -277,11 +251,6 @@ async fn show(args: ShowArgs) -> Result<()> {
     Ok(())
 }
 
-fn json(value: &impl serde::Serialize) -> Result<String> {
-    serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Usage(format!("cannot encode as JSON: {e}")))
-}
-
 /// A tree as an indented outline: the workflow, then each call with its
 /// status, attempts and error (outputs cut to a line).
 fn outline(tree: &WorkflowTree, depth: usize, out: &mut String) {
@@ -335,40 +304,4 @@ fn outline(tree: &WorkflowTree, depth: usize, out: &mut String) {
             cut(old.step.error.as_deref().unwrap_or("-"))
         );
     }
-}
-
-/// One line of at most 120 characters.
-fn cut(text: &str) -> String {
-    let line: String = text.replace('\n', "\\n");
-    match line.char_indices().nth(120) {
-        Some((at, _)) => format!("{}...", &line[..at]),
-        None => line,
-    }
-}
-
-/// Epoch milliseconds as UTC date and time.
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}
-
-/// Left-aligned columns.
-fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (cell, w) in row.iter().zip(widths) {
-            let _ = write!(line, "{cell:<w$}  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -6,7 +6,9 @@ mod v3;
 mod v4;
 mod v5;
 mod v6;
+mod v7;
 
 use super::Migration;
 
-pub(super) const MIGRATIONS: &[Migration] = &[v1::V1, v2::V2, v3::V3, v4::V4, v5::V5, v6::V6];
+pub(super) const MIGRATIONS: &[Migration] =
+    &[v1::V1, v2::V2, v3::V3, v4::V4, v5::V5, v6::V6, v7::V7];

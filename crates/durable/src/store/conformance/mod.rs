@@ -47,6 +47,7 @@ mod listing;
 mod queues;
 mod render;
 mod retrying;
+mod schedules;
 mod signals;
 mod workflows;
 
@@ -56,6 +57,7 @@ use listing::*;
 use queues::*;
 use render::*;
 use retrying::*;
+use schedules::*;
 use signals::*;
 use workflows::*;
 
@@ -138,6 +140,9 @@ conformance!(
     retry_sets_failed_calls_aside,
     purge_takes_finished_trees_only,
     fork_copies_the_history_before_a_position,
+    schedules_declare_pause_delete,
+    due_schedules_fire_each_tick_once,
+    debounce_gathers_a_burst_until_claimed,
     random_operations_seed_1,
     random_operations_seed_2,
     random_operations_seed_3,

@@ -31,6 +31,7 @@ mod executors;
 mod journal;
 mod queues;
 mod read;
+mod schedules;
 mod signals;
 mod state;
 #[cfg(test)]
@@ -48,8 +49,9 @@ use uuid::Uuid;
 use super::sql::IdSource;
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Started, Store,
-    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
+    NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Renewal,
+    Retried, ScheduleRow, Started, Store, StoreResult, StreamItem, Suspension, Transition,
+    WorkflowRow,
 };
 use crate::error::DurableError;
 use crate::query::WorkflowQuery;
@@ -404,5 +406,46 @@ impl Store for MemoryStore {
 
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
         self.with(|state, now| Ok(state.purge(now.saturating_sub(age_ms), batch)))
+    }
+
+    async fn clock_ms(&self) -> StoreResult<i64> {
+        Ok(self.clock.now_ms())
+    }
+
+    async fn put_schedule(&self, schedule: &ScheduleRow) -> StoreResult<ScheduleRow> {
+        Ok(self.lock().put_schedule(schedule))
+    }
+
+    async fn schedule(&self, name: &str) -> StoreResult<Option<ScheduleRow>> {
+        Ok(self.lock().schedules.get(name).cloned())
+    }
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        Ok(self.lock().schedules.values().cloned().collect())
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_tick_ms: Option<i64>,
+    ) -> StoreResult<bool> {
+        Ok(self.lock().set_schedule_paused(name, paused, next_tick_ms))
+    }
+
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.lock().schedules.remove(name).is_some())
+    }
+
+    async fn fire_schedules(
+        &self,
+        planner: Planner<'_>,
+        limit: u32,
+    ) -> StoreResult<(Vec<String>, u64)> {
+        self.with(|state, now| Ok(state.fire_schedules(planner, limit, now, || self.fresh_id())))
+    }
+
+    async fn debounce(&self, debounce: &NewDebounce<'_>) -> StoreResult<(Uuid, bool)> {
+        self.with(|state, now| Ok(state.debounce(debounce, self.fresh_id(), now)))
     }
 }

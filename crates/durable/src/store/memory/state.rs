@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use crate::status::{Status, StepKind};
-use crate::store::{Entry, ExecutorRow, Lease, QueueLimits, WorkflowRow};
+use crate::store::{Entry, ExecutorRow, Lease, QueueLimits, ScheduleRow, WorkflowRow};
 
 /// A `durable_executor` row.
 #[derive(Debug, Clone)]
@@ -74,6 +74,11 @@ pub(super) struct State {
     /// Entries set aside by retries, by (workflow, position, round), with
     /// the time they were (`durable_step_history`).
     pub(super) history: BTreeMap<(Uuid, i32, i32), (Step, i64)>,
+    /// Schedules by name (`durable_schedule`).
+    pub(super) schedules: BTreeMap<String, ScheduleRow>,
+    /// Bursts by debounce key: their workflow and first call
+    /// (`durable_debounce`).
+    pub(super) debounces: BTreeMap<String, (Uuid, i64)>,
 }
 
 /// Whether `status` is one a claim or a finish treats as active.

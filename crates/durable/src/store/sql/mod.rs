@@ -8,6 +8,7 @@
 //! read model). Rows are decoded by column name in `decode`.
 
 mod beats;
+mod debounce;
 mod decode;
 mod dialect;
 mod executor;
@@ -21,6 +22,7 @@ mod messages;
 mod queue;
 mod read;
 mod retention;
+mod schedule;
 mod wakeup;
 mod workflow;
 
@@ -37,8 +39,9 @@ use uuid::Uuid;
 
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
-    NewEnqueued, NewMessage, NewRoot, QueueLimits, Received, Renewal, Retried, Started, Store,
-    StoreResult, StreamItem, Suspension, Transition, WorkflowRow,
+    NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Renewal,
+    Retried, ScheduleRow, Started, Store, StoreResult, StreamItem, Suspension, Transition,
+    WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
 use crate::query::WorkflowQuery;
@@ -797,5 +800,46 @@ impl Store for SqlStore {
 
     async fn purge(&self, age_ms: i64, batch: u32) -> StoreResult<Vec<Uuid>> {
         self.purge_batch(age_ms, batch).await
+    }
+
+    async fn clock_ms(&self) -> StoreResult<i64> {
+        self.clock().await
+    }
+
+    async fn put_schedule(&self, schedule: &ScheduleRow) -> StoreResult<ScheduleRow> {
+        self.put_schedule_row(schedule).await
+    }
+
+    async fn schedule(&self, name: &str) -> StoreResult<Option<ScheduleRow>> {
+        self.schedule_row(name).await
+    }
+
+    async fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        self.schedule_rows().await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &str,
+        paused: bool,
+        next_tick_ms: Option<i64>,
+    ) -> StoreResult<bool> {
+        self.set_schedule_status(name, paused, next_tick_ms).await
+    }
+
+    async fn delete_schedule(&self, name: &str) -> StoreResult<bool> {
+        self.delete_schedule_row(name).await
+    }
+
+    async fn fire_schedules(
+        &self,
+        planner: Planner<'_>,
+        limit: u32,
+    ) -> StoreResult<(Vec<String>, u64)> {
+        self.fire_due(planner, limit).await
+    }
+
+    async fn debounce(&self, debounce: &NewDebounce<'_>) -> StoreResult<(Uuid, bool)> {
+        self.debounce_call(debounce).await
     }
 }

@@ -186,8 +186,35 @@ impl SqlStore {
         &self,
         work: &NewEnqueued<'_>,
     ) -> StoreResult<Option<Uuid>> {
-        let values = vec![
-            self.id(self.fresh_id()),
+        let row = self
+            .query_one_alone(
+                self.queue_sql().enqueue,
+                self.enqueue_values(work, self.fresh_id()),
+            )
+            .await?;
+        Ok(row
+            .as_ref()
+            .map(|r| Row::new(r, self.dialect).id("id"))
+            .transpose()?)
+    }
+
+    /// [`SqlStore::enqueue_workflow`] inside `txn` with id `id`; whether it
+    /// was created (`false`: the key exists).
+    pub(super) async fn enqueue_in(
+        &self,
+        txn: &DatabaseTransaction,
+        work: &NewEnqueued<'_>,
+        id: Uuid,
+    ) -> StoreResult<bool> {
+        let row = self
+            .query_one(txn, self.queue_sql().enqueue, self.enqueue_values(work, id))
+            .await?;
+        Ok(row.is_some())
+    }
+
+    fn enqueue_values(&self, work: &NewEnqueued<'_>, id: Uuid) -> Vec<Value> {
+        vec![
+            self.id(id),
             work.key.into(),
             work.name.into(),
             work.input.clone().into(),
@@ -196,14 +223,7 @@ impl SqlStore {
             work.concurrency_key.clone().into(),
             work.delay_ms.into(),
             work.app_version.clone().into(),
-        ];
-        let row = self
-            .query_one_alone(self.queue_sql().enqueue, values)
-            .await?;
-        Ok(row
-            .as_ref()
-            .map(|r| Row::new(r, self.dialect).id("id"))
-            .transpose()?)
+        ]
     }
 
     pub(super) async fn queue_limits(
@@ -357,7 +377,7 @@ impl SqlStore {
     }
 
     /// See [`PG_BOUND_CLAIM`].
-    async fn bound_claim(&self, txn: &DatabaseTransaction) -> StoreResult<()> {
+    pub(super) async fn bound_claim(&self, txn: &DatabaseTransaction) -> StoreResult<()> {
         if self.dialect == Dialect::Postgres {
             self.query_one(txn, PG_BOUND_CLAIM, vec![]).await?;
         }
