@@ -239,7 +239,10 @@ impl Ctx {
                 Prepared::Run(run) => run,
             };
             let opening = tokio::time::Instant::now();
-            let tx = self.store.begin_user_transaction().await?;
+            let tx = self
+                .store
+                .begin_user_transaction(self.executor.lease_ms())
+                .await?;
             let waited = opening.elapsed();
             if waited > std::time::Duration::from_millis(500) {
                 tracing::debug!(

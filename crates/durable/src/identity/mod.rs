@@ -324,7 +324,8 @@ impl ExecutorCore {
         }
     }
 
-    fn lease_ms(&self) -> i64 {
+    /// The lease, in milliseconds.
+    pub(crate) fn lease_ms(&self) -> i64 {
         i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
     }
 

@@ -294,8 +294,8 @@ impl Store for FaultyStore {
         faulty!(self.entry(workflow, position))
     }
 
-    async fn begin_user_transaction(&self) -> StoreResult<DatabaseTransaction> {
-        faulty!(self.begin_user_transaction())
+    async fn begin_user_transaction(&self, idle_limit_ms: i64) -> StoreResult<DatabaseTransaction> {
+        faulty!(self.begin_user_transaction(idle_limit_ms))
     }
 
     async fn commit_in(

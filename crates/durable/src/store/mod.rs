@@ -181,8 +181,11 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn has_message(&self, workflow: Uuid, topic: &str) -> StoreResult<bool>;
     /// One entry of a workflow.
     async fn entry(&self, workflow: Uuid, position: i32) -> StoreResult<Option<Entry>>;
-    /// Begin the transaction of a transaction step.
-    async fn begin_user_transaction(&self) -> StoreResult<DatabaseTransaction>;
+    /// Begin the transaction of a transaction step. On PostgreSQL the
+    /// server ends it (and frees its locks) once it sits idle for
+    /// `idle_limit_ms`: a stopped or hung executor must not hold the rows
+    /// its successor needs past its lease.
+    async fn begin_user_transaction(&self, idle_limit_ms: i64) -> StoreResult<DatabaseTransaction>;
     /// [`Store::commit`] inside the user's transaction.
     async fn commit_in(
         &self,
@@ -253,7 +256,7 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64>;
     /// Run the root `id` again from its failed calls: if its status is one
     /// of `from`, every workflow of its tree in one of those statuses
-    /// becomes PENDING and unowned (a new lease epoch), and their FAILED
+    /// becomes PENDING and unowned (a new lease epoch, no deadline), and their FAILED
     /// entries move to the history, so those calls run again.
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried>;
     /// A new PENDING root with `id`'s name, input and queue fields and a

@@ -299,7 +299,10 @@ impl Store for MemoryStore {
         Ok(self.lock().entry(workflow, position))
     }
 
-    async fn begin_user_transaction(&self) -> StoreResult<DatabaseTransaction> {
+    async fn begin_user_transaction(
+        &self,
+        _idle_limit_ms: i64,
+    ) -> StoreResult<DatabaseTransaction> {
         Err(no_sql_database())
     }
 

@@ -148,7 +148,7 @@ async fn no_user_database_no_transaction_steps_no_notifications() {
     assert!(store.connection().ping().await.is_err(), "disconnected");
     let typed =
         |e: DurableError| matches!(e, DurableError::InvalidInput(m) if m.contains("SQL database"));
-    assert!(typed(store.begin_user_transaction().await.unwrap_err()));
+    assert!(typed(store.begin_user_transaction(1000).await.unwrap_err()));
     store.notify("default").await.unwrap();
     // `listen` returns at once (polling covers it).
     let wake = Arc::new(tokio::sync::Notify::new());

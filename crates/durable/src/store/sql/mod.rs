@@ -324,6 +324,10 @@ impl SqlStore {
     }
 }
 
+/// PostgreSQL: how long the transaction of a transaction step may sit
+/// idle before the server ends it. `$1` milliseconds, as text.
+const PG_IDLE_LIMIT: &str = "SELECT set_config('idle_in_transaction_session_timeout', $1, true)";
+
 /// Where one statement on its own runs (see [`SqlStore::engine`]).
 enum Engine<'a> {
     Pool(&'a DatabaseConnection),
@@ -711,8 +715,22 @@ impl Store for SqlStore {
         self.entry_at(workflow, position).await
     }
 
-    async fn begin_user_transaction(&self) -> StoreResult<DatabaseTransaction> {
-        retry_transient(|| self.begin_write()).await
+    async fn begin_user_transaction(&self, idle_limit_ms: i64) -> StoreResult<DatabaseTransaction> {
+        retry_transient(|| async {
+            let txn = self.begin_write().await?;
+            // One more round trip per transaction step on PostgreSQL: a
+            // transaction left open by a stopped process otherwise holds
+            // the workflow's rows until it runs again, and no executor can
+            // take the workflow over in the meantime (the fault suite's
+            // `worker_stop_past_lease` caught it).
+            if self.dialect == Dialect::Postgres {
+                let limit = idle_limit_ms.clamp(1, i64::from(i32::MAX)).to_string();
+                self.query_one(&txn, PG_IDLE_LIMIT, vec![limit.into()])
+                    .await?;
+            }
+            Ok::<_, DurableError>(txn)
+        })
+        .await
     }
 
     async fn commit_in(
