@@ -46,7 +46,7 @@ mod status; // Status, StepKind
 mod store; // the storage interface, and its SQL implementation
 mod worker; // Worker: the claim loop
 
-pub use client::{Client, Debounce, EnqueueOptions, PURGE_BATCH, WorkflowHandle};
+pub use client::{Client, Debounce, EnqueueOptions, PURGE_BATCH, TypedHandle, WorkflowHandle};
 pub use connect::{connect, init};
 pub use ctx::{ChildHandle, Ctx};
 pub use error::DurableError;
@@ -59,6 +59,53 @@ pub use retry::RetryPolicy;
 pub use schedule::{CatchUp, ON_TIME, Schedule, ScheduleInfo, Tick};
 pub use status::{Status, StepKind};
 pub use worker::Worker;
+
+/// Register an `async fn` as a workflow: the function stays as written,
+/// and a module of the same name holds what it needs to be run and
+/// recovered, so no name is typed twice.
+///
+/// For `async fn charge(ctx: Ctx, input: I) -> Result<O, DurableError>`
+/// (or `(ctx: Ctx)` with no input), the module `charge` beside it has:
+/// - `NAME`: the name it is recorded under (the function's name, or
+///   `#[durable::workflow(name = "billing.charge")]`);
+/// - `register(&mut Registry)`: what workers need to run and recover it;
+/// - `enqueue(&client, &input, options)`: a [`TypedHandle<O>`], whose
+///   `result` needs no annotation;
+/// - `run(&client, key, &input)`: run it in this process, typed.
+///
+/// It is a plain [`Registry::register`] underneath: workflows registered
+/// by hand and by the attribute mix freely. Off with
+/// `default-features = false` (feature `macros`).
+///
+/// The function must be an item of a module (the generated module reaches
+/// it, and the types of its signature, through `super`), not one declared
+/// inside a function body.
+///
+/// ```no_run
+/// use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Worker};
+/// use serde_json::Value as Document;
+///
+/// #[durable::workflow]
+/// async fn summarize(ctx: Ctx, doc: Document) -> Result<String, DurableError> {
+///     let title = doc["title"].as_str().unwrap_or("untitled").to_string();
+///     ctx.step("compose", || async move { Ok(format!("summary of {title}")) }).await
+/// }
+///
+/// async fn demo(db: durable::sea_orm::DatabaseConnection) -> Result<(), DurableError> {
+///     let mut registry = Registry::new();
+///     summarize::register(&mut registry);
+///     let doc = serde_json::json!({"title": "Q3"});
+///     let handle = summarize::enqueue(&Client::new(&db), &doc, EnqueueOptions::new()).await?;
+///     let worker = Worker::new(&db, registry);
+///     # let _ = worker;
+///     let text = handle.result(std::time::Duration::from_secs(10)).await?; // a String
+///     # let _: String = text;
+///     Ok(())
+/// }
+/// # fn main() {}
+/// ```
+#[cfg(feature = "macros")]
+pub use durable_macros::workflow;
 
 /// The SeaORM version `durable` is built with, for users' own queries.
 pub use sea_orm;

@@ -1,5 +1,6 @@
 //! `WorkflowHandle`: a workflow's id and the means to follow it.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,6 +98,76 @@ impl WorkflowHandle {
             .workflow(self.id)
             .await?
             .ok_or(DurableError::NotFound(self.id))
+    }
+}
+
+/// A [`WorkflowHandle`] that knows its workflow's output type, so that
+/// [`TypedHandle::result`] needs no annotation: what the helpers of
+/// [`crate::workflow`] return. Everything else of the handle is reached
+/// through `Deref`.
+///
+/// ```no_run
+/// # async fn demo(handle: durable::WorkflowHandle) -> Result<(), durable::DurableError> {
+/// let typed: durable::TypedHandle<u64> = durable::TypedHandle::new(handle);
+/// println!("{} is {}", typed.id(), typed.status().await?);
+/// let total = typed.result(std::time::Duration::from_secs(10)).await?; // a u64
+/// # let _ = total; Ok(()) }
+/// ```
+pub struct TypedHandle<O> {
+    handle: WorkflowHandle,
+    output: PhantomData<fn() -> O>,
+}
+
+impl<O: DeserializeOwned> TypedHandle<O> {
+    /// Type `handle`'s output as `O` (checked when the result is read).
+    pub fn new(handle: WorkflowHandle) -> Self {
+        Self {
+            handle,
+            output: PhantomData,
+        }
+    }
+
+    /// Wait up to `timeout` for the workflow to finish and return its
+    /// output, as [`WorkflowHandle::result`].
+    ///
+    /// # Errors
+    /// As [`WorkflowHandle::result`].
+    ///
+    /// ```no_run
+    /// # async fn demo(typed: durable::TypedHandle<String>) -> Result<(), durable::DurableError> {
+    /// let text = typed.result(std::time::Duration::from_secs(5)).await?;
+    /// # let _ = text; Ok(()) }
+    /// ```
+    pub async fn result(&self, timeout: Duration) -> Result<O, DurableError> {
+        self.handle.result(timeout).await
+    }
+
+    /// The untyped handle.
+    pub fn into_inner(self) -> WorkflowHandle {
+        self.handle
+    }
+}
+
+impl<O> std::ops::Deref for TypedHandle<O> {
+    type Target = WorkflowHandle;
+
+    fn deref(&self) -> &WorkflowHandle {
+        &self.handle
+    }
+}
+
+impl<O> Clone for TypedHandle<O> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+            output: PhantomData,
+        }
+    }
+}
+
+impl<O> std::fmt::Debug for TypedHandle<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("TypedHandle").field(&self.handle).finish()
     }
 }
 

@@ -28,7 +28,7 @@ use crate::store::sql::SqlStore;
 use crate::store::{NewEnqueued, Store};
 
 pub use debounce::Debounce;
-pub use handle::WorkflowHandle;
+pub use handle::{TypedHandle, WorkflowHandle};
 pub use options::EnqueueOptions;
 pub use retention::PURGE_BATCH;
 
