@@ -111,24 +111,36 @@ impl Ctx {
         if self.lease.is_none() {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
         }
-        let (check, proof) = self.check_under_lease(call).await?;
-        tracing::debug!(
-            workflow.id = %self.id,
-            step = %call.key,
-            holder_epoch = ?check.as_ref().map(|c| c.holder_epoch),
-            our_epoch = ?self.lease.as_ref().map(|l| l.epoch),
-            entry = ?check.as_ref().and_then(|c| c.entry.as_ref()).map(|e| e.status),
-            "checked"
-        );
-        let decision = decide::from_check(
-            call,
-            self.lease.as_ref(),
-            check.as_ref(),
-            self.executor.is_draining(),
-        );
-        match self.decided(call, decision)? {
-            Prepared::Run(run) => Ok(Prepared::Run(Run { proof, ..run })),
-            replay => Ok(replay),
+        // A paused tree refuses the call; a workflow that waits for the
+        // resume reads the check again until then (or its deadline).
+        let waits = self.pause_deadline();
+        let mut backoff = crate::ctx::Backoff::new();
+        loop {
+            let (check, proof) = self.check_under_lease(call).await?;
+            tracing::debug!(
+                workflow.id = %self.id,
+                step = %call.key,
+                holder_epoch = ?check.as_ref().map(|c| c.holder_epoch),
+                our_epoch = ?self.lease.as_ref().map(|l| l.epoch),
+                entry = ?check.as_ref().and_then(|c| c.entry.as_ref()).map(|e| e.status),
+                "checked"
+            );
+            let decision = decide::from_check(
+                call,
+                self.lease.as_ref(),
+                check.as_ref(),
+                self.executor.is_draining(),
+            );
+            if let (Decision::Refuse(Refusal::Paused), Some(until)) = (&decision, waits)
+                && tokio::time::Instant::now() < until
+            {
+                backoff.pause(until).await;
+                continue;
+            }
+            return match self.decided(call, decision)? {
+                Prepared::Run(run) => Ok(Prepared::Run(Run { proof, ..run })),
+                replay => Ok(replay),
+            };
         }
     }
 

@@ -159,8 +159,7 @@ impl Ctx {
     /// ```
     pub async fn complete<T: Serialize>(&self, output: &T) -> Result<(), DurableError> {
         let text = codec::encode_value("workflow output", output)?;
-        self.finisher()
-            .finish(Status::Completed, Some(text), None)
+        self.finish_waiting(Status::Completed, Some(text), None)
             .await
     }
 
@@ -178,13 +177,37 @@ impl Ctx {
     /// # Ok(()) }
     /// ```
     pub async fn fail(&self, error: &str) -> Result<(), DurableError> {
-        self.finisher()
-            .finish(Status::Failed, None, Some(codec::error_text(error)))
+        self.finish_waiting(Status::Failed, None, Some(codec::error_text(error)))
             .await
     }
 
-    /// What it takes to finish this workflow after the `Ctx` itself was
-    /// handed to a registered function.
+    /// Finish, and if the tree is paused and this workflow waits for a
+    /// resume ([`Ctx::wait_when_paused`]), try again until it is resumed
+    /// or the wait is over.
+    async fn finish_waiting(
+        &self,
+        status: Status,
+        output: Option<String>,
+        error: Option<String>,
+    ) -> Result<(), DurableError> {
+        let waits = self.pause_deadline();
+        let mut backoff = super::Backoff::new();
+        loop {
+            let finished = self
+                .finisher()
+                .finish(status, output.clone(), error.clone())
+                .await;
+            match (finished, waits) {
+                (Err(DurableError::Paused(_)), Some(until))
+                    if tokio::time::Instant::now() < until =>
+                {
+                    backoff.pause(until).await;
+                }
+                (done, _) => return done,
+            }
+        }
+    }
+
     /// Fail a workflow just claimed that was taken over more than `limit`
     /// times from executors that died, instead of running it again.
     ///
@@ -215,6 +238,8 @@ impl Ctx {
         })
     }
 
+    /// What it takes to finish this workflow after the `Ctx` itself was
+    /// handed to a registered function.
     pub(crate) fn finisher(&self) -> Finisher {
         Finisher {
             store: self.store.clone(),

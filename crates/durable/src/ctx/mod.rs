@@ -75,6 +75,9 @@ pub struct Ctx {
     /// a registered function under a runner); an inline workflow waits in
     /// its process instead.
     pub(crate) suspendable: bool,
+    /// How long a call refused because the tree is paused waits for a
+    /// resume before it fails with `Paused` ([`Ctx::wait_when_paused`]).
+    pub(crate) pause_wait: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -300,7 +303,48 @@ impl Ctx {
             history,
             calls: Calls::default(),
             suspendable: false,
+            pause_wait: None,
         }
+    }
+
+    /// Make this workflow wait, up to `timeout` per call, when it is paused
+    /// from outside ([`crate::Client::pause`]), and go on once it is
+    /// resumed, instead of failing its next call with
+    /// [`DurableError::Paused`]. Meant for workflows run inline: a worker
+    /// gives a paused workflow up and takes it again after the resume,
+    /// without this.
+    ///
+    /// Each refused call (and `complete` or `fail`) looks again, at most a
+    /// second apart, until the tree is resumed (the call then runs where
+    /// it stopped: nothing ran meanwhile), cancelled (it fails with
+    /// [`DurableError::Cancelled`]), or `timeout` passed (it fails with
+    /// `Paused`, as without this).
+    ///
+    /// ```no_run
+    /// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), durable::DurableError> {
+    /// use std::time::Duration;
+    /// let ctx = durable::Ctx::start(&db, "import", None)
+    ///     .await?
+    ///     .wait_when_paused(Duration::from_secs(3600));
+    /// // An operator's `durable workflows pause ID` holds the next step
+    /// // until `durable workflows resume ID`.
+    /// let rows: u64 = ctx.step("load", || async { Ok(1200) }).await?;
+    /// ctx.complete(&rows).await?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn wait_when_paused(mut self, timeout: std::time::Duration) -> Self {
+        self.pause_wait = Some(timeout.min(std::time::Duration::from_millis(
+            MAX_TIMEOUT_MS.unsigned_abs(),
+        )));
+        self
+    }
+
+    /// When a call refused as paused looks again: `None` when this
+    /// workflow does not wait ([`Ctx::wait_when_paused`]).
+    pub(crate) fn pause_deadline(&self) -> Option<tokio::time::Instant> {
+        self.pause_wait
+            .map(|wait| tokio::time::Instant::now() + wait)
     }
 
     /// Set the timeout of this workflow in milliseconds.
