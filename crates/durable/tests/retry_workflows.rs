@@ -387,6 +387,46 @@ async fn a_fork_replays_what_it_copied_and_runs_the_rest(backend: Backend) {
     w.stop().await;
 }
 
+/// A workflow that timed out is retried with its whole timeout again: the
+/// passed deadline is gone, the run's `set_timeout` fixes a new one, and
+/// the call that timed out runs.
+async fn a_timed_out_workflow_gets_its_timeout_again(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let client = Client::new(&t.db);
+    let ctx = Ctx::start_with_key(&t.db, "slow", "slow-1", None)
+        .await
+        .unwrap();
+    ctx.set_timeout(100).await.unwrap();
+    let _: u32 = ctx.step("fetch", || async { Ok(1) }).await.unwrap();
+    let first_deadline = client
+        .workflow(ctx.task_id())
+        .await
+        .unwrap()
+        .deadline_ms
+        .unwrap();
+    // Let the deadline pass (the database's clock decides, not this one).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let late: Result<u32, _> = ctx.step("parse", || async { Ok(2) }).await;
+    let err = late.unwrap_err();
+    assert!(matches!(err, DurableError::Timeout(_)), "{err:?}");
+    ctx.fail(&err.to_string()).await.unwrap();
+    let id = ctx.task_id();
+
+    client.retry(id).await.unwrap();
+    assert_eq!(client.workflow(id).await.unwrap().deadline_ms, None);
+    let again = Ctx::from_id(&t.db, id).await.unwrap();
+    again.set_timeout(60_000).await.unwrap();
+    let _: u32 = again.step("fetch", || async { Ok(1) }).await.unwrap();
+    let parsed: u32 = again.step("parse", || async { Ok(2) }).await.unwrap();
+    again.complete(&parsed).await.unwrap();
+    let done = client.workflow(id).await.unwrap();
+    assert_eq!(done.status, Status::Completed);
+    assert!(
+        done.deadline_ms.unwrap() >= first_deadline + 60_000 - 100,
+        "a fresh deadline"
+    );
+}
+
 both_backends!(
     a_fork_replays_what_it_copied_and_runs_the_rest,
     a_workflow_recovered_too_often_is_failed_until_retried,
@@ -394,4 +434,5 @@ both_backends!(
     a_failed_inline_workflow_goes_on_where_it_reattaches,
     a_failed_spawned_child_is_retried_with_its_root,
     only_failed_or_cancelled_roots_are_retried,
+    a_timed_out_workflow_gets_its_timeout_again,
 );

@@ -76,7 +76,10 @@ impl Client {
     /// write nothing more (the workflow's lease epoch moves on).
     ///
     /// Deploy the fix first: code that fails the same way fails again.
-    /// A deadline that has passed stays passed.
+    /// The deadlines of the workflows it runs again start afresh: each is
+    /// fixed anew, from its timeout, when the run sets it
+    /// ([`crate::Ctx::set_timeout`]), so a workflow that timed out gets its
+    /// whole timeout again.
     ///
     /// # Errors
     /// [`DurableError::NotFound`] for an unknown id;

@@ -348,6 +348,7 @@ impl State {
             row.available_ms = None;
             row.wait_for = None;
             row.recoveries = 0;
+            row.deadline_ms = None;
             queues.extend(row.queue.clone());
         }
         queues.sort();

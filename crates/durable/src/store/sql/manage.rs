@@ -92,7 +92,7 @@ macro_rules! manage_sql {
                 subtree!(),
                 "UPDATE durable_workflow SET status = 'PENDING', output = NULL, error = NULL, \
                    completed_ms = NULL, owner_id = NULL, lease_epoch = lease_epoch + 1, \
-                   available_ms = NULL, wait_for = NULL, recoveries = 0 \
+                   available_ms = NULL, wait_for = NULL, recoveries = 0, deadline_ms = NULL \
                  WHERE id IN (SELECT id FROM tree) AND status IN ($2, $3) RETURNING queue"
             ),
         }
