@@ -23,89 +23,55 @@ fn show(url: &str, name: &str) -> Value {
     .unwrap()
 }
 
+/// The arguments of `durable schedules declare NAME --cron C --workflow W MORE...`.
+fn declare<'a>(name: &'a str, cron: &'a str, workflow: &'a str, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "schedules",
+        "declare",
+        name,
+        "--cron",
+        cron,
+        "--workflow",
+        workflow,
+    ];
+    args.extend_from_slice(more);
+    args
+}
+
 async fn declares_lists_and_triggers(url: String) {
     let url = url.as_str();
     let db = durable::connect(url).await.unwrap();
     durable::init(&db).await.unwrap();
     assert_eq!(schedules(url), json!([]));
 
-    let nightly = [
-        "schedules",
-        "declare",
+    let nightly = declare(
         "nightly",
-        "--cron",
         "0 0 3 * * *",
-        "--workflow",
         "report",
-        "--time-zone",
-        "Europe/Berlin",
-        "--input",
-        r#"{"to":"ops"}"#,
-        "--catch-up",
-        "bounded:3",
-    ];
+        &[
+            "--time-zone",
+            "Europe/Berlin",
+            "--input",
+            r#"{"to":"ops"}"#,
+            "--catch-up",
+            "bounded:3",
+        ],
+    );
     let text = stdout(&durable(url, &nightly));
     assert!(
         text.contains("Europe/Berlin") && text.contains("bounded:3"),
         "{text}"
     );
-    let hostile = [
-        "schedules",
-        "declare",
-        HOSTILE,
-        "--cron",
-        "*/5 * * * * *",
-        "--workflow",
-        "w",
-    ];
-    stdout(&durable(url, &hostile));
+    stdout(&durable(url, &declare(HOSTILE, "*/5 * * * * *", "w", &[])));
 
     // Refused: nothing is written.
-    let bad_cron = [
-        "schedules",
-        "declare",
-        "x",
-        "--cron",
-        "99 * * * * *",
-        "--workflow",
-        "w",
-    ];
+    let bad_cron = declare("x", "99 * * * * *", "w", &[]);
     assert!(refused(&durable(url, &bad_cron)).contains("cron"));
-    let bad_zone = [
-        "schedules",
-        "declare",
-        "x",
-        "--cron",
-        "* * * * * *",
-        "--workflow",
-        "w",
-        "--time-zone",
-        "Mars/Base",
-    ];
+    let bad_zone = declare("x", "* * * * * *", "w", &["--time-zone", "Mars/Base"]);
     assert!(refused(&durable(url, &bad_zone)).contains("Mars/Base"));
-    let bad_input = [
-        "schedules",
-        "declare",
-        "x",
-        "--cron",
-        "* * * * * *",
-        "--workflow",
-        "w",
-        "--input",
-        "{nope",
-    ];
+    let bad_input = declare("x", "* * * * * *", "w", &["--input", "{nope"]);
     assert!(refused(&durable(url, &bad_input)).contains("--input"));
-    let bad_policy = [
-        "schedules",
-        "declare",
-        "x",
-        "--cron",
-        "* * * * * *",
-        "--workflow",
-        "w",
-        "--catch-up",
-        "sometimes",
-    ];
+    let bad_policy = declare("x", "* * * * * *", "w", &["--catch-up", "sometimes"]);
     assert_eq!(
         durable(url, &bad_policy).status.code(),
         Some(2),

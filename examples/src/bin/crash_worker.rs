@@ -12,11 +12,11 @@
 //! `WORKFLOWS` (default 6), `STEPS` (default 12). Exits 0 once every
 //! workflow is complete.
 
-use std::io::Write;
 use std::time::Duration;
 
 use durable::sea_orm::{ConnectionTrait, Statement};
 use durable::{Ctx, DurableError};
+use durable_examples::append;
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS crash_effect (workflow_key TEXT NOT NULL, \
      step_no BIGINT NOT NULL, PRIMARY KEY (workflow_key, step_no))";
@@ -89,19 +89,6 @@ async fn main() -> Result<(), DurableError> {
         ctx.complete(&(sum + child_sum)).await?;
     }
     Ok(())
-}
-
-/// Append one line to the side-effect log: one `write` call on a file
-/// opened for appending, so the line is in the kernel before the step goes on.
-fn append(path: &str, line: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open CRASH_LOG");
-    file.write_all(line.as_bytes())
-        .expect("append to CRASH_LOG");
-    file.flush().expect("flush CRASH_LOG");
 }
 
 fn env_number(name: &str, default: u64) -> u64 {

@@ -18,10 +18,10 @@
 //!
 //! Environment: `DATABASE_URL`, `CRASH_LOG` (both required).
 
-use std::io::Write;
 use std::time::Duration;
 
 use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Status, Worker};
+use durable_examples::append;
 
 /// Workflows of each kind, messages per receiver, children per fan-out,
 /// items per stream (`tests/primitives_crash.rs` checks against the same).
@@ -179,15 +179,4 @@ fn registry(log: &str) -> Registry {
         }
     });
     registry
-}
-
-/// Append one line to the side-effect log in one `write` call.
-fn append(path: &str, line: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open CRASH_LOG");
-    file.write_all(line.as_bytes())
-        .expect("append to CRASH_LOG");
 }

@@ -12,12 +12,12 @@
 //!
 //! Environment: `DATABASE_URL`, `CRASH_LOG`, `BROKEN_FLAG` (all required).
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
 use durable::sea_orm::{ConnectionTrait, Statement};
 use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Status, Worker};
+use durable_examples::append;
 
 /// Orders enqueued, and `ship` steps after `charge` in each
 /// (`tests/retry_crash.rs` checks against the same).
@@ -121,15 +121,4 @@ fn registry(log: &str, flag: &str) -> Registry {
         }
     });
     registry
-}
-
-/// Append one line to the side-effect log in one `write` call.
-fn append(path: &str, line: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open CRASH_LOG");
-    file.write_all(line.as_bytes())
-        .expect("append to CRASH_LOG");
 }

@@ -10,10 +10,10 @@
 //!
 //! Environment: `DATABASE_URL`, `CRASH_LOG` (both required).
 
-use std::io::Write;
 use std::time::Duration;
 
 use durable::{CatchUp, Ctx, DurableError, Registry, Schedule, Tick, Worker};
+use durable_examples::append;
 
 /// The schedule the test checks (`tests/schedule_crash.rs` uses the same).
 const SCHEDULE: &str = "every-second";
@@ -53,15 +53,4 @@ fn registry(log: String) -> Registry {
         }
     });
     registry
-}
-
-/// Append one line to the side-effect log in one `write` call.
-fn append(path: &str, line: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open CRASH_LOG");
-    file.write_all(line.as_bytes())
-        .expect("append to CRASH_LOG");
 }

@@ -44,10 +44,10 @@
 //! - `WORKER_CONCURRENCY` (default 16), `POLL_MS` (default 250), `LEASE_MS`
 //!   (default 30 000), `GRACE_MS` (shutdown grace, default 10 000).
 
-use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use durable::{Client, Ctx, DurableError, Queue, Registry, Worker};
+use durable_examples::append;
 use serde::Deserialize;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -138,17 +138,6 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     eprintln!("shutting down: finishing current steps");
-}
-
-/// Append one line straight to the file, so a `kill -9` loses nothing.
-fn append(path: &str, line: &str) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .expect("open the side-effect log");
-    file.write_all(line.as_bytes())
-        .expect("write the side-effect log");
 }
 
 fn now_ms() -> u128 {

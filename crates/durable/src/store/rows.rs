@@ -302,6 +302,22 @@ pub(crate) struct ScheduleRow {
     pub(crate) fired: i64,
 }
 
+impl ScheduleRow {
+    /// The workflow of one of its ticks.
+    pub(crate) fn tick_work<'a>(&'a self, key: &'a str, input: &str) -> NewEnqueued<'a> {
+        NewEnqueued {
+            key,
+            name: &self.workflow,
+            input: input.to_string(),
+            queue: &self.queue,
+            priority: 0,
+            concurrency_key: None,
+            delay_ms: None,
+            app_version: None,
+        }
+    }
+}
+
 /// What firing a due schedule does, decided by the scheduler from the row
 /// and the store clock: the ticks' workflows to enqueue and the cursor's
 /// new place.
@@ -324,4 +340,24 @@ pub(crate) struct NewDebounce<'a> {
     pub(crate) max_wait_ms: i64,
     /// The workflow (its `key` unused: a burst's workflow gets a fresh one).
     pub(crate) work: NewEnqueued<'a>,
+}
+
+impl NewDebounce<'_> {
+    /// The key of a new burst's workflow `id`: the debounce key and the id.
+    pub(crate) fn burst_key(&self, id: Uuid) -> String {
+        format!("debounce:{}#{}", self.key, id.simple())
+    }
+
+    /// A new burst's workflow, under `key` ([`Self::burst_key`]), delayed by
+    /// the quiet period (never past the bound).
+    pub(crate) fn burst_work<'k>(&'k self, key: &'k str) -> NewEnqueued<'k> {
+        NewEnqueued {
+            key,
+            delay_ms: Some(self.period_ms.min(self.max_wait_ms)),
+            concurrency_key: self.work.concurrency_key.clone(),
+            app_version: self.work.app_version.clone(),
+            input: self.work.input.clone(),
+            ..self.work
+        }
+    }
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::state::State;
 use crate::status::Status;
-use crate::store::{NewDebounce, NewEnqueued, Planner, ScheduleRow};
+use crate::store::{NewDebounce, Planner, ScheduleRow};
 
 impl State {
     /// `put`: insert, or replace a different definition and its cursor.
@@ -67,17 +67,10 @@ impl State {
         for schedule in due {
             let firing = planner(&schedule, now);
             for (key, input, _) in &firing.ticks {
-                let work = NewEnqueued {
-                    key,
-                    name: &schedule.workflow,
-                    input: input.clone(),
-                    queue: &schedule.queue,
-                    priority: 0,
-                    concurrency_key: None,
-                    delay_ms: None,
-                    app_version: None,
-                };
-                if self.enqueue(&work, fresh_id(), now).is_some() {
+                if self
+                    .enqueue(&schedule.tick_work(key, input), fresh_id(), now)
+                    .is_some()
+                {
                     fired += 1;
                 }
             }
@@ -114,16 +107,8 @@ impl State {
             return (current, false);
         }
         self.debounces.insert(d.key.to_string(), (fresh, now));
-        let work_key = format!("debounce:{}#{}", d.key, fresh.simple());
-        let work = NewEnqueued {
-            key: &work_key,
-            delay_ms: Some(d.period_ms.min(d.max_wait_ms)),
-            concurrency_key: d.work.concurrency_key.clone(),
-            app_version: d.work.app_version.clone(),
-            input: d.work.input.clone(),
-            ..d.work
-        };
-        self.enqueue(&work, fresh, now);
+        let work_key = d.burst_key(fresh);
+        self.enqueue(&d.burst_work(&work_key), fresh, now);
         (fresh, true)
     }
 }

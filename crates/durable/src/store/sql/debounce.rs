@@ -86,16 +86,9 @@ impl SqlStore {
             }
             // A burst's workflow has a key of its own: the debounce key and
             // its id.
-            let work_key = format!("debounce:{key}#{}", fresh.simple());
-            let work = crate::store::NewEnqueued {
-                key: &work_key,
-                delay_ms: Some(d.period_ms.min(d.max_wait_ms)),
-                concurrency_key: d.work.concurrency_key.clone(),
-                app_version: d.work.app_version.clone(),
-                input: d.work.input.clone(),
-                ..d.work
-            };
-            self.enqueue_in(&txn, &work, fresh).await?;
+            let work_key = d.burst_key(fresh);
+            self.enqueue_in(&txn, &d.burst_work(&work_key), fresh)
+                .await?;
             self.bounded(txn.commit()).await?;
             Ok::<_, crate::error::DurableError>((fresh, true))
         })

@@ -14,7 +14,7 @@ use sea_orm::{DatabaseTransaction, Value};
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::dialects;
-use crate::store::{NewEnqueued, Planner, ScheduleRow, StoreResult};
+use crate::store::{Planner, ScheduleRow, StoreResult};
 
 pub(super) struct ScheduleSql {
     /// The clock. No parameters.
@@ -225,16 +225,7 @@ impl SqlStore {
         let firing = planner(schedule, now);
         let mut fired = 0;
         for (key, input, _) in &firing.ticks {
-            let work = NewEnqueued {
-                key,
-                name: &schedule.workflow,
-                input: input.clone(),
-                queue: &schedule.queue,
-                priority: 0,
-                concurrency_key: None,
-                delay_ms: None,
-                app_version: None,
-            };
+            let work = schedule.tick_work(key, input);
             if self.enqueue_in(txn, &work, self.fresh_id()).await? {
                 fired += 1;
             }
