@@ -28,6 +28,10 @@ pub struct Debounce {
 impl Debounce {
     /// Start once no call came for `period`, at the latest ten periods
     /// after a burst's first call, on the `default` queue.
+    ///
+    /// ```
+    /// let quiet_for_two_seconds = durable::Debounce::new(std::time::Duration::from_secs(2));
+    /// ```
     pub fn new(period: Duration) -> Self {
         Self {
             period,
@@ -38,12 +42,21 @@ impl Debounce {
 
     /// Start at the latest this long after a burst's first call, however
     /// busy the key stays (at least the period).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let d = durable::Debounce::new(Duration::from_secs(2)).max_wait(Duration::from_secs(30));
+    /// ```
     pub fn max_wait(mut self, bound: Duration) -> Self {
         self.max_wait = Some(bound);
         self
     }
 
     /// Enqueue on this (declared) queue instead of `default`.
+    ///
+    /// ```
+    /// let d = durable::Debounce::new(std::time::Duration::from_secs(2)).queue("indexing");
+    /// ```
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
         self

@@ -120,6 +120,12 @@ pub struct TypedHandle<O> {
 
 impl<O: DeserializeOwned> TypedHandle<O> {
     /// Type `handle`'s output as `O` (checked when the result is read).
+    ///
+    /// ```no_run
+    /// # fn demo(handle: durable::WorkflowHandle) {
+    /// let typed = durable::TypedHandle::<String>::new(handle);
+    /// # let _ = typed; }
+    /// ```
     pub fn new(handle: WorkflowHandle) -> Self {
         Self {
             handle,
@@ -143,6 +149,12 @@ impl<O: DeserializeOwned> TypedHandle<O> {
     }
 
     /// The untyped handle.
+    ///
+    /// ```no_run
+    /// # fn demo(typed: durable::TypedHandle<u64>) {
+    /// let handle: durable::WorkflowHandle = typed.into_inner();
+    /// # let _ = handle; }
+    /// ```
     pub fn into_inner(self) -> WorkflowHandle {
         self.handle
     }

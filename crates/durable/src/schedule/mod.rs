@@ -160,6 +160,11 @@ impl Schedule {
     /// Schedule `name`: start registered workflow `workflow` at every tick
     /// of `cron`, in UTC, with input `null`, on the `default` queue,
     /// dropping missed ticks. Checked when declared.
+    ///
+    /// ```
+    /// let every_five_minutes = durable::Schedule::new("sweep", "0 */5 * * * *", "sweep");
+    /// assert_eq!(every_five_minutes.name(), "sweep");
+    /// ```
     pub fn new(
         name: impl Into<String>,
         cron: impl Into<String>,
@@ -221,6 +226,10 @@ impl Schedule {
     }
 
     /// The schedule's name.
+    ///
+    /// ```
+    /// assert_eq!(durable::Schedule::new("hourly", "0 0 * * * *", "w").name(), "hourly");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
