@@ -23,15 +23,7 @@ fn registry() -> Registry {
 }
 
 async fn workflows(t: &TestDb) -> i64 {
-    let row =
-        t.db.query_one_raw(Statement::from_string(
-            t.db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM durable_workflow",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
+    common::scalar(&t.db, "SELECT COUNT(*) FROM durable_workflow").await
 }
 
 /// When the workflow may be claimed (epoch ms).

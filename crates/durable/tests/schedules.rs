@@ -8,7 +8,6 @@ mod common;
 use std::time::Duration;
 
 use common::{Backend, TestDb, run_worker};
-use durable::sea_orm::{ConnectionTrait, Statement};
 use durable::{
     CatchUp, Client, Ctx, Direction, DurableError, Queue, Registry, Schedule, SortBy, Status, Tick,
     Worker, WorkflowQuery,
@@ -33,15 +32,7 @@ async fn keys(client: &Client, prefix: &str) -> Vec<String> {
 }
 
 async fn schedule_rows(t: &TestDb) -> i64 {
-    let row =
-        t.db.query_one_raw(Statement::from_string(
-            t.db.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM durable_schedule",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
+    common::scalar(&t.db, "SELECT COUNT(*) FROM durable_schedule").await
 }
 
 async fn declare_read_pause_resume_delete(backend: Backend) {

@@ -9,7 +9,6 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Backend, Runs, TestDb, count, ran, run_worker};
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use durable::{Client, Ctx, EnqueueOptions, Registry, Status, StepKind, Worker};
 
 /// Sleeping workflows, and how many of them wake during the test.
@@ -36,15 +35,6 @@ fn registry(runs: &Runs) -> Registry {
         ctx.step("q", || async move { Ok(n) }).await
     });
     registry
-}
-
-async fn one_number(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<Option<i64>>(0).unwrap().unwrap_or(0)
 }
 
 const ASLEEP: &str = "SELECT COUNT(*) FROM durable_workflow \
@@ -81,17 +71,21 @@ async fn sleepers_hold_no_slots(backend: Backend) {
     );
     let sleeping = i64::from(SLEEPERS - WAKING);
     for _ in 0..6000 {
-        if one_number(&t.db, ASLEEP).await == sleeping {
+        if common::scalar(&t.db, ASLEEP).await == sleeping {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        one_number(&t.db, ASLEEP).await,
+        common::scalar(&t.db, ASLEEP).await,
         sleeping,
         "not all fell asleep"
     );
-    assert_eq!(one_number(&t.db, OWNED).await, 0, "a sleeper holds a slot");
+    assert_eq!(
+        common::scalar(&t.db, OWNED).await,
+        0,
+        "a sleeper holds a slot"
+    );
 
     // The slots are free: other work runs while they sleep.
     let quick = client
@@ -125,16 +119,16 @@ async fn sleepers_hold_no_slots(backend: Backend) {
         );
     }
     assert_eq!(
-        one_number(&t.db, WOKE_EARLY).await,
+        common::scalar(&t.db, WOKE_EARLY).await,
         0,
         "a sleep ended before its time"
     );
     assert_eq!(
-        one_number(&t.db, ASLEEP).await,
+        common::scalar(&t.db, ASLEEP).await,
         sleeping,
         "a far sleeper woke"
     );
-    assert_eq!(one_number(&t.db, OWNED).await, 0);
+    assert_eq!(common::scalar(&t.db, OWNED).await, 0);
     worker.stop().await;
 }
 

@@ -277,6 +277,17 @@ macro_rules! both_backends {
     };
 }
 
+/// The one number a statement without parameters returns (`COUNT(*)`,
+/// `MAX(..)`; `NULL` reads as 0).
+pub async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .expect("a row");
+    row.try_get_by_index::<Option<i64>>(0).unwrap().unwrap_or(0)
+}
+
 // ── Shared by the tests that run workers ────────────────────────────
 
 /// How often each step body ran, by a label such as `key/step`.
