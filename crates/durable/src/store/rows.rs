@@ -343,6 +343,13 @@ pub(crate) struct NewDebounce<'a> {
 }
 
 impl NewDebounce<'_> {
+    /// When a burst that began at `first_ms` starts after a call at
+    /// `now`: a quiet period later, never past the bound.
+    pub(crate) fn start_ms(&self, now: i64, first_ms: i64) -> i64 {
+        now.saturating_add(self.period_ms)
+            .min(first_ms.saturating_add(self.max_wait_ms))
+    }
+
     /// The key of a new burst's workflow `id`: the debounce key and the id.
     pub(crate) fn burst_key(&self, id: Uuid) -> String {
         format!("debounce:{}#{}", self.key, id.simple())

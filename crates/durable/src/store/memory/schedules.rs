@@ -100,10 +100,7 @@ impl State {
             && w.row.started_ms.is_none()
         {
             w.row.input = Some(d.work.input.clone());
-            w.row.available_ms = Some(
-                now.saturating_add(d.period_ms)
-                    .min(first_ms.saturating_add(d.max_wait_ms)),
-            );
+            w.row.available_ms = Some(d.start_ms(now, first_ms));
             return (current, false);
         }
         self.debounces.insert(d.key.to_string(), (fresh, now));

@@ -73,9 +73,7 @@ impl SqlStore {
                 let r = Row::new(&row, self.dialect);
                 let (current, first_ms, now): (Uuid, i64, i64) =
                     (r.id("workflow_id")?, r.get("first_ms")?, r.get("now_ms")?);
-                let start = now
-                    .saturating_add(d.period_ms)
-                    .min(first_ms.saturating_add(d.max_wait_ms));
+                let start = d.start_ms(now, first_ms);
                 let values = vec![self.id(current), d.work.input.clone().into(), start.into()];
                 if self.execute(&txn, s.gather, values).await? > 0 {
                     self.bounded(txn.commit()).await?;
