@@ -57,6 +57,9 @@ impl SqlStore {
         let s = &SQL[self.dialect as usize];
         super::retry_transient(|| async {
             let txn = self.begin_write().await?;
+            // The key's row lock: a caller stopped or stalled while holding
+            // it must not hold up every other call of the key.
+            self.bound_claim(&txn).await?;
             let fresh = self.fresh_id();
             let key = d.key.to_string();
             let opened = self
