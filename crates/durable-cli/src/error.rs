@@ -30,9 +30,25 @@ pub(crate) enum CliError {
     /// Bad arguments or an unusable environment.
     #[error("{0}")]
     Usage(String),
+    /// Something that should not fail did (a task stopped, a value
+    /// could not be encoded).
+    #[error("{0}")]
+    Internal(String),
+    /// What was asked for is not there (an event without a value).
+    #[error("{0}")]
+    NotFound(String),
 }
 
 impl CliError {
+    /// The process's exit code for this error: 2 for a wrong command
+    /// line, 1 for everything else (see `main.rs`).
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io {
             what: what.into(),

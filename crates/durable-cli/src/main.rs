@@ -1,7 +1,12 @@
 //! `durable`: the command-line tool of the `durable` workflow library.
 //!
 //! Data goes to stdout (tables, `--json`), progress and diagnostics to
-//! stderr. One folder per command under `commands/`.
+//! stderr. One file or folder per command under `commands/`.
+//!
+//! Exit codes: 0 done; 1 the operation failed or was refused (an unknown
+//! id, a transition the workflow's state does not allow, a database that
+//! cannot be reached); 2 the command line is wrong (clap's usage errors,
+//! a payload that is not JSON, no database given).
 
 mod commands;
 mod error;
@@ -13,7 +18,7 @@ use clap::{Parser, Subcommand};
 /// The durable workflow tool.
 #[derive(Debug, Parser)]
 #[command(name = "durable", version, about)]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +33,18 @@ enum Command {
     /// List, declare, pause, resume, delete or trigger cron schedules.
     #[command(subcommand)]
     Schedules(commands::schedules::SchedulesCommand),
+    /// List queues with their limits and where their work is.
+    #[command(subcommand)]
+    Queues(commands::queues::QueuesCommand),
+    /// Send a message to a workflow.
+    Send(commands::send::SendArgs),
+    /// Read the events workflows publish.
+    #[command(subcommand)]
+    Events(commands::events::EventsCommand),
+    /// Create the durable tables or migrate them to this version.
+    Migrate(commands::migrate::MigrateArgs),
+    /// Print a shell completion script.
+    Completions(commands::completions::CompletionsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,13 +73,18 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => commands::bench::run(args).await,
             Command::Workflows(command) => commands::workflows::run(command).await,
             Command::Schedules(command) => commands::schedules::run(command).await,
+            Command::Queues(command) => commands::queues::run(command).await,
+            Command::Send(args) => commands::send::run(args).await,
+            Command::Events(command) => commands::events::run(command).await,
+            Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Completions(args) => commands::completions::run(args),
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("durable: {err}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(err.exit_code())
         }
     }
 }

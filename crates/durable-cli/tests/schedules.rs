@@ -7,7 +7,7 @@ mod support;
 
 use durable::Uuid;
 use serde_json::{Value, json};
-use support::{durable, refused, stdout};
+use support::{durable, refused, stdout, usage_error};
 
 const HOSTILE: &str = "'); DROP TABLE durable_schedule; -- <b>\u{1F600}";
 
@@ -70,7 +70,7 @@ async fn declares_lists_and_triggers(url: String) {
     let bad_zone = declare("x", "* * * * * *", "w", &["--time-zone", "Mars/Base"]);
     assert!(refused(&durable(url, &bad_zone)).contains("Mars/Base"));
     let bad_input = declare("x", "* * * * * *", "w", &["--input", "{nope"]);
-    assert!(refused(&durable(url, &bad_input)).contains("--input"));
+    assert!(usage_error(&durable(url, &bad_input)).contains("--input"));
     let bad_policy = declare("x", "* * * * * *", "w", &["--catch-up", "sometimes"]);
     assert_eq!(
         durable(url, &bad_policy).status.code(),

@@ -53,7 +53,7 @@ pub use error::DurableError;
 pub use executor::{DEFAULT_LEASE, DEFAULT_MAX_RECOVERIES, Executor};
 pub use query::{Cursor, DEFAULT_PAGE, Direction, MAX_PAGE, SortBy, WorkflowPage, WorkflowQuery};
 pub use queue::{DEFAULT_QUEUE, Queue};
-pub use read::{RetriedStep, StepSummary, WorkflowSummary, WorkflowTree};
+pub use read::{QueueInfo, RetriedStep, StepSummary, WorkflowSummary, WorkflowTree};
 pub use registry::Registry;
 pub use retry::RetryPolicy;
 pub use schedule::{CatchUp, ON_TIME, Schedule, ScheduleInfo, Tick};

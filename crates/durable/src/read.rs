@@ -165,6 +165,96 @@ pub struct RetriedStep {
 
 /// A set-aside entry of one workflow of a tree: the workflow, the round,
 /// when, and the entry.
+/// A queue as an operator sees it: its limits (`None`: no limit) and
+/// where its unfinished work is. Read with [`crate::Client::queues`].
+///
+/// ```
+/// # fn show(queue: &durable::QueueInfo) {
+/// let room = queue.concurrency.map(|limit| u64::from(limit).saturating_sub(queue.running));
+/// println!("{}: {} running, {} queued (room {room:?})", queue.name, queue.running, queue.queued);
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QueueInfo {
+    /// The queue's name.
+    pub name: String,
+    /// Whether it was declared ([`crate::Client::declare_queue`], or the
+    /// `default` queue every database has); an undeclared queue that has
+    /// work has no limits.
+    pub declared: bool,
+    /// At most this many running at once, over all executors.
+    pub concurrency: Option<u32>,
+    /// At most this many running per concurrency key.
+    pub concurrency_per_key: Option<u32>,
+    /// At most this many starts per `rate_period_ms`.
+    pub rate_limit: Option<u32>,
+    /// The period of `rate_limit`, in milliseconds.
+    pub rate_period_ms: Option<i64>,
+    /// Workflows running (claimed by an executor).
+    pub running: u64,
+    /// Workflows ready to be claimed now.
+    pub queued: u64,
+    /// Workflows waiting for a time: delayed, or suspended in a sleep, a
+    /// receive or a join.
+    pub waiting: u64,
+    /// Workflows paused.
+    pub paused: u64,
+}
+
+/// Where an unfinished workflow of a queue counts in [`QueueInfo`] at
+/// `now_ms`: the one rule both stores follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueueBucket {
+    Running,
+    Queued,
+    Waiting,
+    Paused,
+}
+
+impl QueueBucket {
+    /// The rule as the in-memory store applies it (the SQL store says the
+    /// same in `queue_counts`).
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn of(status: Status, available_ms: Option<i64>, now_ms: i64) -> Option<Self> {
+        match status {
+            Status::Running => Some(Self::Running),
+            Status::Paused => Some(Self::Paused),
+            Status::Pending if available_ms.is_none_or(|at| at <= now_ms) => Some(Self::Queued),
+            Status::Pending => Some(Self::Waiting),
+            _ => None,
+        }
+    }
+}
+
+impl QueueInfo {
+    /// A queue with its limits and no work counted yet.
+    pub(crate) fn new(name: String, limits: Option<&crate::store::QueueLimits>) -> Self {
+        let count = |n: Option<i32>| n.and_then(|n| u32::try_from(n).ok());
+        Self {
+            name,
+            declared: limits.is_some(),
+            concurrency: count(limits.and_then(|l| l.concurrency)),
+            concurrency_per_key: count(limits.and_then(|l| l.key_concurrency)),
+            rate_limit: count(limits.and_then(|l| l.rate_limit)),
+            rate_period_ms: limits.and_then(|l| l.rate_period_ms),
+            running: 0,
+            queued: 0,
+            waiting: 0,
+            paused: 0,
+        }
+    }
+
+    pub(crate) fn add(&mut self, bucket: QueueBucket, n: u64) {
+        match bucket {
+            QueueBucket::Running => self.running += n,
+            QueueBucket::Queued => self.queued += n,
+            QueueBucket::Waiting => self.waiting += n,
+            QueueBucket::Paused => self.paused += n,
+        }
+    }
+}
+
 pub(crate) type Archived = (Uuid, i32, i64, Entry);
 
 /// JSON text as a value; text that is not JSON (never written by durable)

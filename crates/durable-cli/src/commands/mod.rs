@@ -4,12 +4,18 @@
 use std::path::Path;
 
 use durable::Client;
+use durable::sea_orm::DatabaseConnection;
 
 use crate::error::{CliError, Result};
 
 pub(crate) mod bench;
+pub(crate) mod completions;
+pub(crate) mod events;
+pub(crate) mod migrate;
 pub(crate) mod output;
+pub(crate) mod queues;
 pub(crate) mod schedules;
+pub(crate) mod send;
 pub(crate) mod workflows;
 
 /// The SQLite file the showcase (`cargo run --bin ingest`) writes.
@@ -26,6 +32,11 @@ pub(crate) struct Database {
 impl Database {
     /// A client on the database, or a usage error naming where to look.
     pub(crate) async fn client(&self) -> Result<Client> {
+        Ok(Client::new(&self.connect().await?))
+    }
+
+    /// A connection to the database, or a usage error naming where to look.
+    pub(crate) async fn connect(&self) -> Result<DatabaseConnection> {
         let url = match &self.database {
             Some(url) => url.clone(),
             None if Path::new(SHOWCASE_DB).exists() => format!("sqlite://{SHOWCASE_DB}"),
@@ -35,7 +46,6 @@ impl Database {
                 )));
             }
         };
-        let db = durable::connect(&url).await?;
-        Ok(Client::new(&db))
+        Ok(durable::connect(&url).await?)
     }
 }

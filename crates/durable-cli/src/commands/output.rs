@@ -8,7 +8,7 @@ use crate::error::{CliError, Result};
 /// Pretty JSON of any read-model value.
 pub(crate) fn json(value: &impl serde::Serialize) -> Result<String> {
     serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Usage(format!("cannot encode as JSON: {e}")))
+        .map_err(|e| CliError::Internal(format!("cannot encode as JSON: {e}")))
 }
 
 /// One line of at most 120 characters.

@@ -40,6 +40,17 @@ pub fn refused(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The stderr of a run refused as a wrong command line (exit code 2).
+pub fn usage_error(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "expected exit code 2; stdout: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// `scenario` on a new SQLite file.
 pub async fn on_sqlite<F: Future<Output = ()>>(scenario: impl FnOnce(String) -> F) {
     let file = std::env::temp_dir().join(format!("durable-cli-{}.db", Uuid::new_v4().simple()));

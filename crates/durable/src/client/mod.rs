@@ -23,6 +23,7 @@ use crate::ctx::Ctx;
 use crate::error::DurableError;
 use crate::identity::ExecutorCore;
 use crate::queue::{DEFAULT_QUEUE, Queue};
+use crate::read::QueueInfo;
 use crate::registry::Registry;
 use crate::store::sql::SqlStore;
 use crate::store::{NewEnqueued, Store};
@@ -246,6 +247,27 @@ impl Client {
     pub async fn declare_queue(&self, queue: &Queue) -> Result<(), DurableError> {
         codec::check_name("queue", queue.name())?;
         self.store.declare_queue(queue.name(), queue.limits()).await
+    }
+
+    /// Every queue: those declared and those with unfinished work, by
+    /// name, with their limits and how many of their workflows run, are
+    /// ready to be claimed, wait for a time, or are paused.
+    ///
+    /// Two reads; the second counts the unfinished workflows of every
+    /// queue, so it costs in proportion to the work waiting.
+    ///
+    /// # Errors
+    /// [`DurableError::Db`] when the database cannot be read.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
+    /// for q in client.queues().await? {
+    ///     println!("{}: {} running (limit {:?}), {} queued", q.name, q.running, q.concurrency, q.queued);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn queues(&self) -> Result<Vec<QueueInfo>, DurableError> {
+        self.store.queues().await
     }
 
     /// A handle on an existing workflow by id.

@@ -391,6 +391,10 @@ impl Store for FaultyStore {
         faulty!(self.count(query))
     }
 
+    async fn queues(&self) -> StoreResult<Vec<crate::read::QueueInfo>> {
+        faulty!(self.queues())
+    }
+
     async fn retry(&self, id: Uuid, from: &[Status]) -> StoreResult<Retried> {
         faulty!(self.retry(id, from))
     }

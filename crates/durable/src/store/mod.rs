@@ -29,7 +29,9 @@ use uuid::Uuid;
 
 use crate::error::DurableError;
 use crate::query::WorkflowQuery;
-use crate::read::{WorkflowSummary, WorkflowTree};
+#[cfg(doc)]
+use crate::read::QueueBucket;
+use crate::read::{QueueInfo, WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 
 pub(crate) use rows::{
@@ -254,6 +256,10 @@ pub(crate) trait Store: Send + Sync + Debug {
     async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>>;
     /// How many workflows match `query`'s filters.
     async fn count(&self, query: &WorkflowQuery) -> StoreResult<u64>;
+    /// Every declared queue and every queue with unfinished work, by
+    /// name, with its limits and its work counted by [`QueueBucket`] at
+    /// the store clock.
+    async fn queues(&self) -> StoreResult<Vec<QueueInfo>>;
     /// Run the root `id` again from its failed calls: if its status is one
     /// of `from`, every workflow of its tree in one of those statuses
     /// becomes PENDING and unowned (a new lease epoch, no deadline), and their FAILED

@@ -130,7 +130,7 @@ impl ServerReader {
             .admin
             .query_one_raw(raw(&self.admin, sql::POSTGRES_COUNTERS))
             .await?
-            .ok_or_else(|| CliError::Usage("pg_stat_database has no row".into()))?;
+            .ok_or_else(|| CliError::Internal("pg_stat_database has no row".into()))?;
         Ok(ServerCounters {
             next_xid: row.try_get_by_index(1)?,
             wal_syncs: row.try_get_by_index(2)?,

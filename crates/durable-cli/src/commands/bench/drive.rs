@@ -35,7 +35,7 @@ where
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        joined.map_err(|e| CliError::Usage(format!("a bench task stopped: {e}")))??;
+        joined.map_err(|e| CliError::Internal(format!("a bench task stopped: {e}")))??;
     }
     Ok(started.elapsed())
 }

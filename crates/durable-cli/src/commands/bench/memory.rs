@@ -228,7 +228,7 @@ pub(crate) async fn child(url: &str, workload: MemoryWorkload, sizes: Sizes) -> 
         seconds,
     };
     let json = serde_json::to_string(&sample)
-        .map_err(|e| CliError::Usage(format!("cannot encode the sample: {e}")))?;
+        .map_err(|e| CliError::Internal(format!("cannot encode the sample: {e}")))?;
     println!("{json}");
     Ok(())
 }
@@ -255,7 +255,7 @@ async fn record_history(
 ) -> Result<()> {
     let ctx = Ctx::start_with_key(db, "bench-history", key, None).await?;
     let output = serde_json::to_string(&"x".repeat(OUTPUT_BYTES))
-        .map_err(|e| CliError::Usage(format!("cannot encode the output: {e}")))?;
+        .map_err(|e| CliError::Internal(format!("cannot encode the output: {e}")))?;
     let now_ms = i64::try_from(
         SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -282,7 +282,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     }
     let outcome = tokio::select! {
         outcome = measure(&target, &args) => outcome,
-        _ = tokio::signal::ctrl_c() => Err(CliError::Usage("interrupted".into())),
+        _ = tokio::signal::ctrl_c() => Err(CliError::Internal("interrupted".into())),
     };
     if args.keep {
         eprintln!("bench: kept {} ({})", target.location(), target.url);
@@ -297,7 +297,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
     if args.json {
         eprint!("{table}");
         let json = serde_json::to_string_pretty(&report)
-            .map_err(|e| CliError::Usage(format!("cannot encode the report: {e}")))?;
+            .map_err(|e| CliError::Internal(format!("cannot encode the report: {e}")))?;
         println!("{json}");
     } else {
         print!("{table}");

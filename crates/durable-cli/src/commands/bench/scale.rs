@@ -76,7 +76,7 @@ pub(crate) async fn child(url: &str, slots: usize, steps: u32) -> Result<()> {
     let _ = stop.send(());
     running
         .await
-        .map_err(|e| CliError::Usage(format!("worker task: {e}")))??;
+        .map_err(|e| CliError::Internal(format!("worker task: {e}")))??;
     Ok(())
 }
 
@@ -215,7 +215,7 @@ async fn measure(
         let row = db
             .query_one_raw(done.clone())
             .await?
-            .ok_or_else(|| CliError::Usage("no count".into()))?;
+            .ok_or_else(|| CliError::Internal("no count".into()))?;
         let finished: i64 = row.try_get_by_index(0)?;
         if u64::try_from(finished).unwrap_or(0) > last - first {
             let ended: i64 = row.try_get_by_index(1)?;
@@ -235,6 +235,6 @@ async fn one_i64(db: &DatabaseConnection, stmt: Statement) -> Result<i64> {
     let row = db
         .query_one_raw(stmt)
         .await?
-        .ok_or_else(|| CliError::Usage("no row".into()))?;
+        .ok_or_else(|| CliError::Internal("no row".into()))?;
     Ok(row.try_get_by_index(0)?)
 }

@@ -173,7 +173,7 @@ impl DatabaseInfo {
                 let row = db
                     .query_one_raw(raw(sql::POSTGRES_SETTINGS))
                     .await?
-                    .ok_or_else(|| CliError::Usage("no server settings".into()))?;
+                    .ok_or_else(|| CliError::Internal("no server settings".into()))?;
                 let get = |i: usize| row.try_get_by_index::<String>(i);
                 let names = [
                     "fsync",
@@ -197,7 +197,7 @@ impl DatabaseInfo {
             }
             _ => {
                 let text = |row: Option<durable::sea_orm::QueryResult>| -> Result<String> {
-                    let row = row.ok_or_else(|| CliError::Usage("no sqlite settings".into()))?;
+                    let row = row.ok_or_else(|| CliError::Internal("no sqlite settings".into()))?;
                     Ok(row
                         .try_get_by_index::<String>(0)
                         .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))?)

@@ -137,7 +137,7 @@ pub(crate) async fn queue_sample(
     let _ = stop.send(());
     running
         .await
-        .map_err(|e| CliError::Usage(format!("the bench worker stopped: {e}")))??;
+        .map_err(|e| CliError::Internal(format!("the bench worker stopped: {e}")))??;
     Ok((
         f64::from(workflows) * f64::from(steps) / secs,
         f64::from(workflows) / secs,

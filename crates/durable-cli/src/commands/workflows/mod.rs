@@ -99,6 +99,14 @@ pub(crate) struct ListArgs {
     /// Only root workflows.
     #[arg(long)]
     roots: bool,
+    /// Only those created at or after this time: RFC 3339
+    /// (`2026-12-05T10:00:00Z`), a UTC date (`2026-12-05`), or an age
+    /// (`90s`, `15m`, `2h`, `7d` ago).
+    #[arg(long, value_parser = parse_time)]
+    since: Option<i64>,
+    /// Only those created before this time (same forms as `--since`).
+    #[arg(long, value_parser = parse_time)]
+    until: Option<i64>,
     /// Oldest first instead of newest first.
     #[arg(long)]
     oldest_first: bool,
@@ -126,6 +134,36 @@ pub(crate) struct ShowArgs {
     /// The tree as JSON instead of an outline.
     #[arg(long)]
     json: bool,
+}
+
+/// A time on the command line as epoch milliseconds: RFC 3339, a UTC
+/// date, or an age before now (`30s`, `15m`, `2h`, `7d`).
+fn parse_time(text: &str) -> std::result::Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(day
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
+    }
+    let units = [
+        ('s', 1_000),
+        ('m', 60_000),
+        ('h', 3_600_000),
+        ('d', 86_400_000),
+    ];
+    let age = units.iter().find_map(|&(unit, ms)| {
+        let n = text.strip_suffix(unit)?.parse::<i64>().ok()?;
+        (n >= 0).then(|| n.saturating_mul(ms))
+    });
+    match age {
+        Some(age_ms) => Ok(chrono::Utc::now().timestamp_millis() - age_ms),
+        _ => Err(format!(
+            "{text:?} is not a time: write 2026-12-05T10:00:00Z, 2026-12-05, or an age like 90s, 15m, 2h, 7d"
+        )),
+    }
 }
 
 /// Run `durable workflows ...`.
@@ -199,6 +237,12 @@ async fn list(args: ListArgs) -> Result<()> {
     if args.roots {
         query = query.roots_only();
     }
+    query = match (args.since, args.until) {
+        (Some(since), Some(until)) => query.created(since..until),
+        (Some(since), None) => query.created(since..),
+        (None, Some(until)) => query.created(..until),
+        (None, None) => query,
+    };
     if let Some(after) = &args.after {
         query = query.after(after.parse()?);
     }

@@ -136,6 +136,7 @@ conformance!(
     claim_orphans_of_dead_owners,
     release_dead_owned_stray,
     summary_and_tree_shapes,
+    queues_count_work_where_it_is,
     list_filters_sorts_and_pages,
     retry_sets_failed_calls_aside,
     purge_takes_finished_trees_only,

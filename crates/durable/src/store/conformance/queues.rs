@@ -582,3 +582,81 @@ pub(super) async fn summary_and_tree_shapes(store: Arc<dyn Store>) {
     assert_eq!(lines.len(), 2);
     assert!(lines[0].starts_with("#2 c#0 c COMPLETED"));
 }
+
+/// `queues`: declared queues and queues with work, by name, with their
+/// limits and their unfinished work counted where it is.
+pub(super) async fn queues_count_work_where_it_is(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let e1 = live(s, 1).await;
+    let limits = QueueLimits {
+        concurrency: Some(2),
+        rate_limit: Some(10),
+        rate_period_ms: Some(1_000),
+        key_concurrency: Some(1),
+    };
+    declare(s, "lim", limits).await;
+    let first = enqueue(s, &work("q1", "lim")).await;
+    enqueue(s, &work("q2", "lim")).await;
+    let paused = enqueue(s, &work("q3", "lim")).await;
+    let delayed = NewEnqueued {
+        delay_ms: Some(3_600_000),
+        ..work("q4", "lim")
+    };
+    enqueue(s, &delayed).await;
+    // An undeclared queue with work, and a queue whose work finished.
+    enqueue(s, &work("o1", "other")).await;
+    declare(s, "finished", QueueLimits::default()).await;
+    let done = enqueue(s, &work("f1", "finished")).await;
+    assert_eq!(s.transition(paused, Transition::Pause).await.unwrap(), 1);
+    let claimed = s.claim_from_queue("lim", e1, 1, &filter(WF)).await.unwrap();
+    assert_eq!(ids(&claimed), [id(first)]);
+    let finished = s
+        .claim_from_queue("finished", e1, 1, &filter(WF))
+        .await
+        .unwrap();
+    assert_eq!(ids(&finished), [id(done)]);
+    assert!(
+        s.finish(
+            done,
+            &lease(&finished[0]),
+            Status::Completed,
+            None,
+            None,
+            None
+        )
+        .await
+        .unwrap()
+    );
+
+    let queues = s.queues().await.unwrap();
+    let shown: Vec<_> = queues
+        .iter()
+        .map(|q| {
+            (
+                q.name.as_str(),
+                q.declared,
+                (
+                    q.concurrency,
+                    q.concurrency_per_key,
+                    q.rate_limit,
+                    q.rate_period_ms,
+                ),
+                (q.running, q.queued, q.waiting, q.paused),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("default", true, (None, None, None, None), (0, 0, 0, 0)),
+            ("finished", true, (None, None, None, None), (0, 0, 0, 0)),
+            (
+                "lim",
+                true,
+                (Some(2), Some(1), Some(10), Some(1_000)),
+                (1, 1, 1, 1)
+            ),
+            ("other", false, (None, None, None, None), (0, 1, 0, 0)),
+        ]
+    );
+}

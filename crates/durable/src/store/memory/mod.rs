@@ -55,7 +55,7 @@ use super::{
 };
 use crate::error::DurableError;
 use crate::query::WorkflowQuery;
-use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::read::{QueueInfo, WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 use state::State;
 
@@ -388,6 +388,11 @@ impl Store for MemoryStore {
 
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         Ok(self.lock().tree(id))
+    }
+
+    async fn queues(&self) -> StoreResult<Vec<QueueInfo>> {
+        let now = self.now_ms();
+        Ok(self.lock().queues(now))
     }
 
     async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>> {

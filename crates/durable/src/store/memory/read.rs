@@ -3,12 +3,13 @@
 //! ([`WorkflowTree::assemble`]) from the same rows.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
 use super::state::State;
 use crate::query::{Direction, SortBy, WorkflowQuery};
-use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::read::{QueueBucket, QueueInfo, WorkflowSummary, WorkflowTree};
 use crate::store::WorkflowRow;
 
 /// A row's key under a sort, as the SQL store orders it: text (name or
@@ -43,6 +44,28 @@ fn matches(row: &WorkflowRow, q: &WorkflowQuery) -> bool {
 }
 
 impl State {
+    /// `queues`: the declared queues and those with unfinished work.
+    pub(super) fn queues(&self, now_ms: i64) -> Vec<QueueInfo> {
+        let mut queues: BTreeMap<&str, QueueInfo> = self
+            .queues
+            .iter()
+            .map(|(name, limits)| (name.as_str(), QueueInfo::new(name.clone(), Some(limits))))
+            .collect();
+        for w in self.workflows.values() {
+            let (Some(queue), Some(bucket)) = (
+                w.row.queue.as_deref(),
+                QueueBucket::of(w.row.status, w.row.available_ms, now_ms),
+            ) else {
+                continue;
+            };
+            queues
+                .entry(queue)
+                .or_insert_with(|| QueueInfo::new(queue.to_string(), None))
+                .add(bucket, 1);
+        }
+        queues.into_values().collect()
+    }
+
     pub(super) fn summary(&self, id: Uuid) -> Option<WorkflowSummary> {
         self.workflows
             .get(&id)

@@ -45,7 +45,7 @@ use super::{
 };
 use crate::error::{DurableError, is_transient_db};
 use crate::query::WorkflowQuery;
-use crate::read::{WorkflowSummary, WorkflowTree};
+use crate::read::{QueueInfo, WorkflowSummary, WorkflowTree};
 use crate::status::Status;
 
 /// The backend of a connection, as an index into the statement arrays.
@@ -798,6 +798,10 @@ impl Store for SqlStore {
 
     async fn tree(&self, id: Uuid) -> StoreResult<Option<WorkflowTree>> {
         self.read_tree(id).await
+    }
+
+    async fn queues(&self) -> StoreResult<Vec<QueueInfo>> {
+        self.read_queues().await
     }
 
     async fn list(&self, query: &WorkflowQuery, fetch: u32) -> StoreResult<Vec<WorkflowRow>> {
