@@ -40,7 +40,12 @@
       // refusing them here catches the mistake in development.
       if (/^on/i.test(name) || name === 'style') throw new Error(`el(): attribute ${name} not allowed`);
       if (name === 'class') node.className = value;
-      else if (EL_PROPS.has(name)) node[name] = value;
+      else if (EL_PROPS.has(name)) {
+        node[name] = value;
+        // Mirror an input's initial value/checked into the attribute too, so
+        // tools that read attributes (WebDriver) see what is on screen.
+        if (node instanceof HTMLInputElement && (name === 'value' || name === 'checked')) node.setAttribute(name, value === true ? '' : String(value));
+      }
       else node.setAttribute(name, value === true ? '' : String(value));
     }
     return node;
@@ -326,10 +331,9 @@
   // shown, so a test that finds [data-testid=notice] always finds its text.
   function showNotice(kind, ...content) {
     const close = button('×', { class: 'notice-close', 'aria-label': 'Dismiss', title: 'Dismiss' }, clearNotice);
-    const notice = el('div', {
-      class: `notice notice-${kind === 'error' ? 'error' : 'success'}`,
-      role: kind === 'error' ? 'alert' : 'status', 'data-testid': 'notice', 'data-kind': kind,
-    }, el('span', { class: 'notice-text' }, content), close);
+    // The testid sits on the message itself so its text is only the message.
+    const notice = el('div', { class: `notice notice-${kind === 'error' ? 'error' : 'success'}`, role: kind === 'error' ? 'alert' : 'status' },
+      el('span', { class: 'notice-text', 'data-testid': 'notice', 'data-kind': kind }, content), close);
     noticeArea.replaceChildren(notice);
   }
 
@@ -564,10 +568,11 @@
     document.title = text ? `${text} · durable` : 'durable';
   }
 
-  function notFound(root, title, detail) {
+  function notFound(root, title, detail, serverMessage) {
     root.replaceChildren(el('section', { class: 'card not-found', 'data-testid': 'not-found' },
       el('h1', {}, title),
       el('p', {}, detail),
+      serverMessage ? el('p', { class: 'muted small' }, `Server: ${serverMessage}`) : null,
       el('p', {}, el('a', { href: '#/' }, '← Back to workflows'))));
   }
 
@@ -667,7 +672,7 @@
       try {
         const [list, counts] = await Promise.all([
           api('GET', `${API}/workflows?${listParams}`),
-          api('GET', `${API}/workflows/counts?${countParams}`),
+          api('GET', `${API}/workflows/counts${countParams.toString() ? `?${countParams}` : ''}`),
         ]);
         if (!ctx.alive() || version !== queryVersion) return true;
         banner.hide();
@@ -890,7 +895,7 @@
         // 400 too: an id that is not even a UUID is just as unknown.
         if (err instanceof ApiError && (err.status === 404 || err.status === 400)) {
           setTitle('Not found');
-          notFound(ctx.root, 'Workflow not found', `No workflow with id “${id}”. ${err.message}`);
+          notFound(ctx.root, 'Workflow not found', `No workflow with id “${id}”.`, err.message);
           ctx.loaded();
           return false;
         }
@@ -1310,9 +1315,9 @@
     const banner = errorBanner();
     const updated = el('span', { class: 'muted updated' });
     const tbody = el('tbody');
-    const table = el('table', { class: 'data', 'data-testid': 'schedule-table' },
+    const table = el('table', { class: 'data schedules', 'data-testid': 'schedule-table' },
       el('thead', {}, el('tr', {},
-        ['Name', 'Workflow', 'Cron', 'Time zone', 'Queue', 'Catch-up', 'State', 'Next tick', 'Last tick', 'Fired', 'Actions'].map((h) => el('th', {}, h)))),
+        ['Name', 'Workflow', 'Cron', 'Queue', 'Catch-up', 'State', 'Next tick', 'Last tick', 'Fired', 'Actions'].map((h) => el('th', {}, h)))),
       tbody);
     ctx.root.append(pageHead('Schedules', updated), banner.node, el('section', { class: 'card' }, el('div', { class: 'table-wrap' }, table)));
     let shown = false;
@@ -1329,7 +1334,7 @@
         if (next !== signature) {
           signature = next;
           tbody.replaceChildren(...(schedules.length ? schedules.map((s) => scheduleRow(s, act))
-            : [el('tr', { class: 'empty' }, el('td', { colSpan: 11 }, 'No schedules.'))]));
+            : [el('tr', { class: 'empty' }, el('td', { colSpan: 10 }, 'No schedules.'))]));
         }
         updated.textContent = `Updated ${fmtClock(Date.now())} · every ${SCHEDULE_REFRESH_MS / 1000} s`;
         if (!shown) { shown = true; ctx.loaded(); }
@@ -1378,8 +1383,7 @@
     return el('tr', { 'data-testid': 'schedule-row', 'data-name': schedule.name, 'data-paused': String(!!schedule.paused) },
       el('td', { class: 'mono strong' }, schedule.name),
       el('td', { title: `input: ${compactJson(schedule.input)}` }, schedule.workflow),
-      el('td', { class: 'mono' }, schedule.cron),
-      el('td', {}, schedule.time_zone ?? '—'),
+      el('td', { class: 'cron' }, el('code', {}, schedule.cron), schedule.time_zone ? el('div', { class: 'muted small' }, schedule.time_zone) : null),
       el('td', {}, schedule.queue ?? '—'),
       el('td', {}, catchUpText(schedule.catch_up)),
       el('td', {}, el('span', { class: `badge ${schedule.paused ? 'st-paused' : 'st-completed'}`, 'data-testid': 'schedule-state' }, schedule.paused ? 'PAUSED' : 'ACTIVE')),

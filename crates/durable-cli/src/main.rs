@@ -43,6 +43,8 @@ enum Command {
     Events(commands::events::EventsCommand),
     /// Create the durable tables or migrate them to this version.
     Migrate(commands::migrate::MigrateArgs),
+    /// Serve the admin HTTP API, the web UI and Prometheus metrics.
+    Serve(commands::serve::ServeArgs),
     /// Print a shell completion script.
     Completions(commands::completions::CompletionsArgs),
 }
@@ -77,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Send(args) => commands::send::run(args).await,
             Command::Events(command) => commands::events::run(command).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Serve(args) => commands::serve::run(args).await,
             Command::Completions(args) => commands::completions::run(args),
         }
     });

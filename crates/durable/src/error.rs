@@ -13,7 +13,17 @@ use uuid::Uuid;
 pub enum DurableError {
     /// A database error that the SDK did not absorb.
     #[error("database error: {0}")]
-    Db(#[from] DbErr),
+    Db(DbErr),
+    /// The `durable` tables are not in this database (or not in the
+    /// schema the connection's `search_path` names): nothing was written.
+    #[error(
+        "the durable tables are missing from this database ({detail}): call durable::init(&db) \
+         at start-up, or run `durable migrate`"
+    )]
+    SchemaMissing {
+        /// What the database said.
+        detail: String,
+    },
     /// A value could not be turned into JSON or back.
     #[error("serialization error: {0}")]
     Serialization(#[from] serde_json::Error),
@@ -223,6 +233,41 @@ impl DurableError {
             Self::Db(err) => is_transient_db(err),
             _ => false,
         }
+    }
+}
+
+/// A database error as the SDK reports it: a missing `durable_` table is
+/// [`DurableError::SchemaMissing`] (the one mistake every newcomer makes
+/// once), every other one [`DurableError::Db`].
+impl From<DbErr> for DurableError {
+    fn from(err: DbErr) -> Self {
+        if is_missing_durable_table(&err) {
+            return Self::SchemaMissing {
+                detail: err.to_string(),
+            };
+        }
+        Self::Db(err)
+    }
+}
+
+/// PostgreSQL says so by SQLSTATE 42P01 (undefined table); SQLite has no
+/// code of its own for it (SQLITE_ERROR, 1), so there its message is the
+/// only sign. Either way only a table of ours counts.
+fn is_missing_durable_table(err: &DbErr) -> bool {
+    let (DbErr::Conn(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = e.as_ref() else {
+        return false;
+    };
+    let message = db.message();
+    match db.code().as_deref() {
+        Some("42P01") => message.contains("\"durable_"),
+        Some("1") => message.starts_with("no such table: durable_"),
+        _ => false,
     }
 }
 

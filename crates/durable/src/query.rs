@@ -27,6 +27,7 @@ pub const MAX_PAGE: u32 = 1000;
 
 /// What a list is sorted by. Every sort ends in the workflow's id, so the
 /// order is total and pages never overlap.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -84,13 +85,16 @@ impl FromStr for SortBy {
 }
 
 /// Which way a list runs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Smallest first (oldest first for a time).
+    #[serde(alias = "asc")]
     Ascending,
     /// Largest first (newest first for a time): the default.
     #[default]
+    #[serde(alias = "desc")]
     Descending,
 }
 
@@ -442,12 +446,14 @@ impl FromStr for Cursor {
 /// }
 /// # Ok(()) }
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkflowPage {
     /// The workflows, in the query's order.
     pub workflows: Vec<WorkflowSummary>,
     /// The cursor after the last of them, if more may follow.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub next: Option<Cursor>,
 }
 

@@ -22,6 +22,7 @@ use crate::store::{Entry, WorkflowRow};
 /// println!("{}", serde_json::to_string_pretty(&w).unwrap());
 /// # Ok(()) }
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkflowSummary {
@@ -78,6 +79,7 @@ pub struct WorkflowSummary {
 
 /// One durable call of a workflow (a step, a transaction step, a child
 /// workflow, a wait), in call order.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct StepSummary {
@@ -109,6 +111,7 @@ pub struct StepSummary {
     /// of a step between retries (a completed step has none).
     pub error: Option<String>,
     /// The child workflow a child call started, with its own steps.
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     pub child: Option<Box<WorkflowTree>>,
 }
 
@@ -129,6 +132,7 @@ pub struct StepSummary {
 /// show(&client.tree(id).await?, 0);
 /// # Ok(()) }
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WorkflowTree {
@@ -152,6 +156,7 @@ pub struct WorkflowTree {
 /// }
 /// # Ok(()) }
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct RetriedStep {
@@ -174,6 +179,7 @@ pub struct RetriedStep {
 /// println!("{}: {} running, {} queued (room {room:?})", queue.name, queue.running, queue.queued);
 /// # }
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct QueueInfo {

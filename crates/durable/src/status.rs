@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// ```
 /// assert_eq!(durable::StepKind::Transaction.as_str(), "TRANSACTION");
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -96,6 +97,7 @@ impl std::fmt::Display for StepKind {
 /// assert_eq!(durable::Status::Paused.as_str(), "PAUSED");
 /// assert_eq!(serde_json::to_string(&durable::Status::Running).unwrap(), "\"RUNNING\"");
 /// ```
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {

@@ -41,6 +41,40 @@ async fn concurrent_init_is_safe(backend: Backend) {
     assert_eq!(v, 1);
 }
 
+/// A database nobody initialised: the first call says what to do (call
+/// `durable::init`), as a typed error, and writes nothing.
+async fn missing_schema_says_to_init(backend: Backend) {
+    let name = unique_name();
+    let file = std::env::temp_dir().join(format!("durable-{name}.db"));
+    let url = empty_database(backend, &name, &file).await;
+    let db = TestDb::connect(&url).await;
+    let err = match Ctx::start(&db, "too-early", None).await {
+        Ok(_) => panic!("started without tables"),
+        Err(err) => err,
+    };
+    assert!(
+        matches!(&err, DurableError::SchemaMissing { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("call durable::init(&db)"), "{err}");
+    let listed = durable::Client::new(&db)
+        .list(&durable::WorkflowQuery::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(listed, DurableError::SchemaMissing { .. }),
+        "{listed:?}"
+    );
+    // After init, the same connection works.
+    durable::init(&db).await.unwrap();
+    Ctx::start(&db, "in-time", None)
+        .await
+        .unwrap()
+        .complete(&1)
+        .await
+        .unwrap();
+}
+
 /// A database migrated by a newer build is refused with a typed error, and
 /// left as it is.
 async fn newer_schema_is_refused(backend: Backend) {
@@ -90,6 +124,7 @@ async fn ids_are_readable_as_text(backend: Backend) {
 
 both_backends!(
     concurrent_init_is_safe,
+    missing_schema_says_to_init,
     newer_schema_is_refused,
     ids_are_readable_as_text
 );

@@ -16,6 +16,7 @@ pub(crate) mod output;
 pub(crate) mod queues;
 pub(crate) mod schedules;
 pub(crate) mod send;
+pub(crate) mod serve;
 pub(crate) mod workflows;
 
 /// The SQLite file the showcase (`cargo run --bin ingest`) writes.

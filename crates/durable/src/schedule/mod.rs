@@ -43,6 +43,7 @@ pub const ON_TIME: Duration = Duration::from_secs(10);
 ///
 /// Ticks that pass while a schedule is paused are not missed: resuming
 /// starts from the next tick after the resume.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CatchUp {
@@ -287,6 +288,7 @@ pub struct Tick<I = serde_json::Value> {
 }
 
 /// A declared schedule, as [`crate::Client::schedules`] reads it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct ScheduleInfo {
