@@ -12,6 +12,8 @@ mod auth;
 mod error;
 mod metrics;
 mod queues;
+#[cfg(test)]
+mod tests;
 mod workflows;
 
 use std::net::SocketAddr;
