@@ -30,8 +30,10 @@ use crate::error::DurableError;
 ///
 /// # Errors
 /// [`DurableError::InvalidInput`] for a URL of another kind (a bare file
-/// name gets the `sqlite://` form suggested); [`DurableError::Db`] if the
-/// database cannot be opened.
+/// name gets the `sqlite://` form suggested);
+/// [`DurableError::ConnectFailed`] within 10 s when a PostgreSQL server
+/// cannot be reached or refuses the connection (it names the server and
+/// the cause); [`DurableError::Db`] if the database cannot be opened.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), durable::DurableError> {
@@ -45,6 +47,9 @@ use crate::error::DurableError;
 /// ```
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DurableError> {
     check_url(url)?;
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        probe_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(url.to_string());
     options
         .test_before_acquire(false)
@@ -62,6 +67,39 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DurableError> {
         });
     }
     Ok(Database::connect(options).await?)
+}
+
+/// How long the first connection to a PostgreSQL server may take.
+const CONNECT_DEADLINE: Duration = Duration::from_secs(10);
+
+/// One connection, made and closed before the pool is built: a server
+/// that is down, a wrong host, port, user or database fails here at once,
+/// naming the server and the cause, instead of after the pool's acquire
+/// timeout as "pool timed out".
+async fn probe_postgres(url: &str) -> Result<(), DurableError> {
+    use sea_orm::sqlx::Connection;
+    use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
+    use std::str::FromStr;
+
+    let options = PgConnectOptions::from_str(url).map_err(|e| {
+        DurableError::InvalidInput(format!("the PostgreSQL URL cannot be read: {e}"))
+    })?;
+    let server = format!("{}:{}", options.get_host(), options.get_port());
+    let failed = |reason: String| DurableError::ConnectFailed {
+        server: server.clone(),
+        reason,
+    };
+    match tokio::time::timeout(CONNECT_DEADLINE, PgConnection::connect_with(&options)).await {
+        Err(_) => Err(failed(format!(
+            "no answer within {} s",
+            CONNECT_DEADLINE.as_secs()
+        ))),
+        Ok(Err(err)) => Err(failed(err.to_string())),
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+    }
 }
 
 /// Only the backends durable runs on, named the way sqlx reads them. A URL

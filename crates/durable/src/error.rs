@@ -14,6 +14,17 @@ pub enum DurableError {
     /// A database error that the SDK did not absorb.
     #[error("database error: {0}")]
     Db(DbErr),
+    /// [`crate::connect`] could not open a first connection to the server:
+    /// it is down, the host or port is wrong, or it refused the user or
+    /// the database. Not transient: fix the URL or start the server, then
+    /// connect again.
+    #[error("cannot connect to the database server at {server}: {reason}")]
+    ConnectFailed {
+        /// `host:port` from the URL (never the password).
+        server: String,
+        /// What the connection attempt said.
+        reason: String,
+    },
     /// The `durable` tables are not in this database (or not in the
     /// schema the connection's `search_path` names): nothing was written.
     #[error(

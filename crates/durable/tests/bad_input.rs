@@ -366,6 +366,7 @@ async fn replay_as_other_type_is_typed_error(backend: Backend) {
     let ctx = Ctx::start(&t.db, "typed", None).await.unwrap();
     let msg = invalid(ctx.step("greeting", never::<u64>()).await);
     assert!(msg.contains("greeting#0"), "{msg}");
+    assert!(msg.contains("ctx.patched"), "says what to do: {msg}");
     let r = root(&t.db, "typed").await;
     let rec = row_under(&t.db, r.id, "greeting#0").await;
     assert_eq!(
@@ -377,6 +378,36 @@ async fn replay_as_other_type_is_typed_error(backend: Backend) {
     assert_eq!(
         ctx.step("greeting", never::<String>()).await.unwrap(),
         "hello"
+    );
+}
+
+/// A server that is not there, or a database it does not have: `connect`
+/// fails at once with a typed error naming the server and the cause.
+#[tokio::test]
+async fn unreachable_postgres_fails_fast_naming_the_server() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://someone:secret@127.0.0.1:{closed}/app");
+    let err = tokio::time::timeout(std::time::Duration::from_secs(25), durable::connect(&url))
+        .await
+        .expect("connect gives up on its own")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, DurableError::ConnectFailed { .. }), "{err:?}");
+    assert!(text.contains(&format!("127.0.0.1:{closed}")), "{text}");
+    assert!(!text.contains("secret"), "no password: {text}");
+    assert!(!err.is_transient());
+    // A server that answers but has no such database.
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL (scripts/test starts one)");
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let err = durable::connect(&format!("{server}/no_such_database_here"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DurableError::ConnectFailed { reason, .. } if reason.contains("no_such_database_here")),
+        "{err:?}"
     );
 }
 

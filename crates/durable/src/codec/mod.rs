@@ -111,7 +111,10 @@ pub(crate) fn decode_output<T: DeserializeOwned>(
 ) -> Result<T, DurableError> {
     serde_json::from_str(text).map_err(|e| {
         DurableError::InvalidInput(format!(
-            "saved output of step '{step}' does not deserialize into the requested type: {e}"
+            "saved output of step '{step}' does not deserialize into the requested type: {e}; \
+             the type changed since it was recorded: read it as the recorded type (a serde \
+             alias or an enum of both), or put the change behind ctx.patched(...) so recorded \
+             runs keep the old code (docs/versioning.md)"
         ))
     })
 }
