@@ -139,9 +139,11 @@ impl Executor {
     /// }
     /// # Ok(()) }
     /// ```
+    #[tracing::instrument(name = "recovery", skip_all, fields(executor = %self.core.id))]
     pub async fn recover(&self) -> Result<Vec<Uuid>, DurableError> {
         self.core.expire_gone_owners().await?;
         let released = self.core.store.release_dead().await?;
+        crate::telemetry::recovered("released", released.len());
         if !released.is_empty() {
             tracing::info!(
                 count = released.len(),

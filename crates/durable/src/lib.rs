@@ -44,6 +44,7 @@ pub mod scratch; // throwaway PostgreSQL schemas for tests and benchmarks
 mod sim; // deterministic simulation on the in-memory store
 mod status; // Status, StepKind
 mod store; // the storage interface, and its SQL implementation
+mod telemetry; // metric names and spans the engine reports
 mod worker; // Worker: the claim loop
 
 pub use client::{Client, Debounce, EnqueueOptions, PURGE_BATCH, TypedHandle, WorkflowHandle};

@@ -4,6 +4,8 @@
 //! every result means for the workflow: record it, release it, suspend it,
 //! or leave it alone.
 
+use tracing::Instrument;
+
 use crate::codec;
 use crate::ctx::{Ctx, Finisher};
 use crate::error::DurableError;
@@ -62,9 +64,17 @@ pub(crate) async fn run(workflow: ErasedWorkflow, mut ctx: Ctx) -> Result<(), Du
     let finisher = ctx.finisher();
     let input = ctx.found.input.clone();
     let id = ctx.id;
+    let span = tracing::info_span!(
+        "workflow.run",
+        workflow.id = %id,
+        workflow.name = %ctx.found.name,
+        workflow.key = %ctx.found.key,
+        attempt = ctx.found.attempts
+    );
     // The function runs in its own task so that a panic is caught here;
-    // the guard stops it if this future is dropped (at shutdown).
-    let task = AbortOnDrop(tokio::spawn(workflow(ctx, input)));
+    // the guard stops it if this future is dropped (at shutdown). The
+    // task carries the run's span, so its steps nest under it.
+    let task = AbortOnDrop(tokio::spawn(workflow(ctx, input).instrument(span.clone())));
     let result = match (&mut { task }.0).await {
         Ok(result) => result,
         Err(join) => Err(DurableError::WorkflowFailed {
@@ -72,7 +82,7 @@ pub(crate) async fn run(workflow: ErasedWorkflow, mut ctx: Ctx) -> Result<(), Du
             message: panic_message(join),
         }),
     };
-    settle(&finisher, result).await
+    settle(&finisher, result).instrument(span).await
 }
 
 /// Write what the outcome means, then hand the function's error back.

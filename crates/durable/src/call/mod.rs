@@ -287,7 +287,10 @@ impl Ctx {
                     status.as_str()
                 ),
             },
-            Refusal::LeaseLost => DurableError::LeaseLost { workflow },
+            Refusal::LeaseLost => {
+                crate::telemetry::lease_lost();
+                DurableError::LeaseLost { workflow }
+            }
             Refusal::NotFound => DurableError::NotFound(workflow),
             Refusal::Draining => DurableError::Interrupted(format!(
                 "executor {} is shutting down; step '{}' of workflow {workflow} did not start",

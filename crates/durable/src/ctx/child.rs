@@ -87,7 +87,10 @@ impl Ctx {
         match self.store.start_child(&child).await? {
             ChildStart::Created(row) => Ok(Made::Created(row)),
             ChildStart::Recorded(entry) => Ok(Made::Recorded(self.winner(call, Some(&entry))?)),
-            ChildStart::Fenced => Err(DurableError::LeaseLost { workflow: self.id }),
+            ChildStart::Fenced => {
+                crate::telemetry::lease_lost();
+                Err(DurableError::LeaseLost { workflow: self.id })
+            }
         }
     }
 

@@ -55,6 +55,7 @@ impl Finisher {
                 )
                 .await?
         {
+            crate::telemetry::workflow_finished(status);
             tracing::debug!(workflow.id = %self.id, status = status.as_str(), "workflow finished");
             return Ok(());
         }
@@ -83,7 +84,10 @@ impl Finisher {
                 "workflow {} is cancelled",
                 self.id
             ))),
-            Status::Pending | Status::Running => Err(DurableError::LeaseLost { workflow: self.id }),
+            Status::Pending | Status::Running => {
+                crate::telemetry::lease_lost();
+                Err(DurableError::LeaseLost { workflow: self.id })
+            }
             other => Err(DurableError::InvalidTransition {
                 task: self.id,
                 status: other.as_str().to_string(),

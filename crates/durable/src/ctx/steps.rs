@@ -55,6 +55,7 @@ impl Ctx {
     /// let count: u32 = ctx.step("fetch_count", || async { Ok(7) }).await?;
     /// # Ok(()) }
     /// ```
+    #[tracing::instrument(name = "step", skip_all, fields(workflow.id = %self.id, step.name = name))]
     pub async fn step<T, F, Fut>(&self, name: &str, f: F) -> Result<T, DurableError>
     where
         T: Serialize + DeserializeOwned,
@@ -95,6 +96,7 @@ impl Ctx {
     ///     .await?;
     /// # Ok(()) }
     /// ```
+    #[tracing::instrument(name = "step", skip_all, fields(workflow.id = %self.id, step.name = name))]
     pub async fn step_with_retry<T, F, Fut>(
         &self,
         name: &str,
@@ -122,6 +124,7 @@ impl Ctx {
                 return self.settle(&call, Err(error), &run, max_retries).await;
             }
             let retry = retry_count + 1;
+            crate::telemetry::step_retried();
             tracing::debug!(workflow.id = %self.id, step = %call.key, retry, error = %error, "step failed; will retry");
             let mut cp = self.checkpoint(
                 &call,
@@ -171,6 +174,7 @@ impl Ctx {
     ///     .await?;
     /// # Ok(()) }
     /// ```
+    #[tracing::instrument(name = "step", skip_all, fields(workflow.id = %self.id, step.name = name))]
     pub async fn transaction<T, F>(&self, name: &str, f: F) -> Result<T, DurableError>
     where
         T: Serialize + DeserializeOwned + Send,
@@ -272,6 +276,7 @@ impl Ctx {
         entry: Entry,
     ) -> Result<T, DurableError> {
         tracing::debug!(workflow.id = %self.id, step = %call.key, "replaying");
+        crate::telemetry::step_replayed();
         match (entry.status, entry.output) {
             (Status::Completed, Some(text)) => codec::decode_output(&call.key, &text),
             _ => Err(DurableError::StepFailed {
@@ -314,6 +319,7 @@ impl Ctx {
             return self.replay(call, entry);
         }
         faults::reach(Point::StepCommitted);
+        crate::telemetry::step_recorded(call.kind, status);
         tracing::debug!(workflow.id = %self.id, step = %call.key, status = status.as_str(), "step recorded");
         outcome
     }

@@ -180,10 +180,9 @@ impl ExecutorCore {
                 let sent = Instant::now();
                 self.beat_with(Renewal::Register).await?;
                 self.prove_from(sent);
-                let task = tokio::spawn(heartbeat(
-                    Arc::downgrade(self),
-                    self.lease / 3,
-                    self.nudge.clone(),
+                let task = tokio::spawn(tracing::Instrument::instrument(
+                    heartbeat(Arc::downgrade(self), self.lease / 3, self.nudge.clone()),
+                    tracing::info_span!("heartbeat", executor = %self.id),
                 ));
                 *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
                 Ok::<_, DurableError>(())
@@ -280,6 +279,7 @@ impl ExecutorCore {
         }
         // Whatever was read under the lapsed lease is void from now on.
         self.proven.generation.fetch_add(1, Ordering::SeqCst);
+        crate::telemetry::lease_lost();
         let released = self.store.release_owned(self.id).await?;
         tracing::warn!(
             executor = %self.id,

@@ -17,6 +17,7 @@ use std::time::Duration;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::client::Client;
@@ -75,6 +76,12 @@ impl Worker {
     /// A worker for the `default` queue running the functions of
     /// `registry`: 16 workflows at a time, polling every 250 ms, 10 s of
     /// grace at shutdown, the default lease.
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry);
+    /// # }
+    /// ```
     pub fn new(db: &DatabaseConnection, registry: Registry) -> Self {
         Self::assemble(db, Executor::new(db), registry)
     }
@@ -167,6 +174,12 @@ impl Worker {
 
     /// Serve these queues (replacing the default list), without a limit of
     /// this worker's own.
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry).queues(["payments", "emails"]);
+    /// # }
+    /// ```
     pub fn queues<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
         self.queues = names
             .into_iter()
@@ -180,6 +193,13 @@ impl Worker {
 
     /// Serve `name` too, running at most `limit` of its workflows at once in
     /// this worker (the queue's own limits hold across all workers).
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// // The `default` queue, and at most 2 of `gpu` at a time here.
+    /// let worker = durable::Worker::new(&db, registry).queue_with_limit("gpu", 2);
+    /// # }
+    /// ```
     pub fn queue_with_limit(mut self, name: impl Into<String>, limit: usize) -> Self {
         let name = name.into();
         self.queues.retain(|q| q.name != name);
@@ -191,18 +211,38 @@ impl Worker {
     }
 
     /// At most `n` workflows running in this worker (default 16).
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry).concurrency(64);
+    /// # }
+    /// ```
     pub fn concurrency(mut self, n: usize) -> Self {
         self.slots = n.max(1);
         self
     }
 
     /// How often to look for work without a wake-up (default 250 ms).
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry)
+    ///     .poll_interval(std::time::Duration::from_secs(1));
+    /// # }
+    /// ```
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.poll = every.max(Duration::from_millis(10));
         self
     }
 
     /// The lease of this worker's executor (default [`crate::DEFAULT_LEASE`]).
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// // Other hosts take its work over about 10 s after it stops renewing.
+    /// let worker = durable::Worker::new(&db, registry).lease(std::time::Duration::from_secs(10));
+    /// # }
+    /// ```
     pub fn lease(mut self, lease: Duration) -> Self {
         self.executor = Executor::with_lease(&self.db, lease);
         self
@@ -211,12 +251,24 @@ impl Worker {
     /// The application version this worker runs. It starts workflows
     /// without a version (recording its own) and resumes only workflows of
     /// its version, unless [`Worker::any_version`] is set.
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry).app_version("v2");
+    /// # }
+    /// ```
     pub fn app_version(mut self, version: impl Into<String>) -> Self {
         self.app_version = Some(version.into());
         self
     }
 
     /// Resume workflows recorded with any application version.
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry).app_version("v2").any_version(true);
+    /// # }
+    /// ```
     pub fn any_version(mut self, any: bool) -> Self {
         self.any_version = any;
         self
@@ -224,17 +276,39 @@ impl Worker {
 
     /// How long running workflows may take to reach a step boundary at
     /// shutdown before they are stopped and released (default 10 s).
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry)
+    ///     .shutdown_grace(std::time::Duration::from_secs(30));
+    /// # }
+    /// ```
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
     }
 
     /// The id of this worker's executor.
+    ///
+    /// ```no_run
+    /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
+    /// let worker = durable::Worker::new(&db, registry);
+    /// println!("worker {} starting", worker.id());
+    /// # }
+    /// ```
     pub fn id(&self) -> Uuid {
         self.executor.id()
     }
 
     /// A client that knows this worker's workflow functions.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) -> Result<(), durable::DurableError> {
+    /// let worker = durable::Worker::new(&db, registry);
+    /// // Enqueue refuses names the registry lacks; `run` runs one inline.
+    /// let doubled: u64 = worker.client().run("double", "double-21", &21u64).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn client(&self) -> Client {
         Client::with_registry(&self.db, self.registry.clone())
     }
@@ -248,6 +322,20 @@ impl Worker {
     /// [`DurableError::UnknownQueue`] if a served queue was not declared;
     /// [`DurableError::Db`] if the executor cannot register at start.
     /// Errors while running are logged and retried, never fatal.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) -> Result<(), durable::DurableError> {
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let worker = durable::Worker::new(&db, registry);
+    /// let running = tokio::spawn(worker.run(async move {
+    ///     stopped.await.ok();
+    /// }));
+    /// // Later: stop claiming, let running work reach a step boundary or
+    /// // release it, and wait until that is done.
+    /// stop.send(()).ok();
+    /// running.await.expect("the worker task panicked")?;
+    /// # Ok(()) }
+    /// ```
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), DurableError> {
         let inner = self.executor.core.clone();
         let store = inner.store.clone();
@@ -260,15 +348,24 @@ impl Worker {
         let wake = Arc::new(Notify::new());
         let listener = {
             let (store, wake) = (store.clone(), wake.clone());
-            tokio::spawn(async move { store.listen(wake).await })
+            tokio::spawn(
+                async move { store.listen(wake).await }
+                    .instrument(tracing::info_span!("worker.listen", executor = %inner.id)),
+            )
         };
         let retention = self.retention.map(|older_than| {
             let store = store.clone();
-            tokio::spawn(async move { purge_now_and_then(store, older_than).await })
+            tokio::spawn(
+                async move { purge_now_and_then(store, older_than).await }
+                    .instrument(tracing::info_span!("worker.retention", executor = %inner.id)),
+            )
         });
         let scheduler = self.fire_schedules.then(|| {
             let store = store.clone();
-            tokio::spawn(async move { fire_now_and_then(store).await })
+            tokio::spawn(
+                async move { fire_now_and_then(store).await }
+                    .instrument(tracing::info_span!("worker.schedules", executor = %inner.id)),
+            )
         });
         let slots = Arc::new(Semaphore::new(self.slots));
         let in_flight = Arc::new(claim::InFlight::default());
@@ -334,13 +431,16 @@ impl Worker {
                             queue.and_then(|q| self.queues[q].slots.as_ref()),
                         );
                         let registered = in_flight.register(row.id);
-                        tasks.spawn(run_one(
-                            inner.clone(),
-                            self.registry.clone(),
-                            row,
-                            (permits, registered),
-                            (wake.clone(), self.max_recoveries),
-                        ));
+                        tasks.spawn(
+                            run_one(
+                                inner.clone(),
+                                self.registry.clone(),
+                                row,
+                                (permits, registered),
+                                (wake.clone(), self.max_recoveries),
+                            )
+                            .in_current_span(),
+                        );
                     }
                 }
                 // After the rows of this round are registered: they are ours.
@@ -416,11 +516,12 @@ impl Worker {
     /// Claim what there is room for in every served queue, and orphaned
     /// inline workflows, within one budget of free slots, and whether any
     /// claim failed. Errors are logged: the next round tries again.
+    #[tracing::instrument(name = "claim", skip_all, fields(claimed = tracing::field::Empty))]
     async fn claim_round(
         &self,
         slots: &Semaphore,
         filter: &ClaimFilter<'_>,
-    ) -> (Vec<(Option<usize>, Vec<WorkflowRow>)>, bool) {
+    ) -> (Claimed, bool) {
         let mut claimed = Vec::new();
         let mut failed = false;
         let me = self.executor.id();
@@ -444,15 +545,44 @@ impl Worker {
         }
         if free > 0 {
             match store.claim_orphans(me, free, filter).await {
-                Ok(rows) => claimed.push((None, rows)),
+                Ok(rows) => {
+                    crate::telemetry::recovered("orphan", rows.len());
+                    claimed.push((None, rows));
+                }
                 Err(err) => {
                     failed = true;
                     tracing::warn!(error = %err, "claiming orphaned workflows failed");
                 }
             }
         }
+        let now_ms = epoch_ms_now();
+        let mut count = 0;
+        for row in claimed.iter().flat_map(|(_, rows)| rows) {
+            let due_ms = row
+                .available_ms
+                .unwrap_or(row.created_ms)
+                .max(row.created_ms);
+            let lag = Duration::from_millis(u64::try_from(now_ms - due_ms).unwrap_or(0));
+            crate::telemetry::claimed(row.queue.as_deref(), lag);
+            count += 1;
+        }
+        if count > 0 {
+            tracing::Span::current().record("claimed", count);
+        }
         (claimed, failed)
     }
+}
+
+/// The rows a claim round took, by the index of their queue (`None`: inline
+/// roots of dead executors).
+type Claimed = Vec<(Option<usize>, Vec<WorkflowRow>)>;
+
+/// This process's clock, in epoch milliseconds: for the claim lag metric
+/// only (leases and deadlines use the database clock).
+fn epoch_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Run one claimed workflow's registered function to its end and record
