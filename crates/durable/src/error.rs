@@ -8,6 +8,41 @@ use uuid::Uuid;
 /// Messages are lowercase and carry the values a reader needs (which
 /// workflow, which step, which state). Use [`DurableError::is_transient`] to
 /// tell errors worth retrying from permanent ones; never match on message text.
+///
+/// The enum is `#[non_exhaustive]`: a `match` needs a last `_` arm.
+///
+/// ```no_run
+/// use durable::{Client, DurableError};
+///
+/// async fn cancel_order(url: &str, key: &str) -> Result<(), DurableError> {
+///     let db = durable::connect(url).await?;
+///     let client = Client::new(&db);
+///     let id = client.workflow_by_key(key).await?.id;
+///     client.cancel(id).await
+/// }
+///
+/// # async fn demo() {
+/// let Err(err) = cancel_order("postgres://app@localhost/app", "order-42").await else {
+///     println!("cancelled");
+///     return;
+/// };
+/// match err {
+///     DurableError::KeyNotFound(key) => eprintln!("no workflow has key {key}"),
+///     DurableError::NotFound(id) => eprintln!("workflow {id} is gone"),
+///     DurableError::InvalidTransition { task, status, action } => {
+///         eprintln!("cannot {action} {task}: it is {status}")
+///     }
+///     DurableError::SchemaMissing { detail } => {
+///         eprintln!("run `durable migrate` or call durable::init first ({detail})")
+///     }
+///     DurableError::ConnectFailed { server, reason } => {
+///         eprintln!("database server {server} is unreachable: {reason}")
+///     }
+///     _ if err.is_transient() => eprintln!("a passing database error, try again: {err}"),
+///     _ => eprintln!("cannot cancel order-42: {err}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DurableError {

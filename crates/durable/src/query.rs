@@ -180,11 +180,22 @@ pub struct WorkflowQuery {
 
 impl WorkflowQuery {
     /// Every workflow, newest first, 100 a page.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
+    /// let newest = client.list(&durable::WorkflowQuery::new()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Only workflows in this status; call again to add more statuses.
+    ///
+    /// ```
+    /// use durable::{Status, WorkflowQuery};
+    /// let stuck = WorkflowQuery::new().status(Status::Paused).status(Status::Failed);
+    /// ```
     pub fn status(mut self, status: Status) -> Self {
         if !self.statuses.contains(&status) {
             self.statuses.push(status);
@@ -193,30 +204,52 @@ impl WorkflowQuery {
     }
 
     /// Only workflows of this name (their registered function).
+    ///
+    /// ```
+    /// let charges = durable::WorkflowQuery::new().name("charge");
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// Only workflows whose key starts with this text (case-sensitive).
+    ///
+    /// ```
+    /// let orders = durable::WorkflowQuery::new().key_prefix("order-");
+    /// ```
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = Some(prefix.into());
         self
     }
 
     /// Only workflows of this queue.
+    ///
+    /// ```
+    /// let payments = durable::WorkflowQuery::new().queue("payments");
+    /// ```
     pub fn queue(mut self, queue: impl Into<String>) -> Self {
         self.queue = Some(queue.into());
         self
     }
 
     /// Only the children of this workflow.
+    ///
+    /// ```
+    /// # fn demo(root: durable::Uuid) {
+    /// let children = durable::WorkflowQuery::new().parent(root);
+    /// # }
+    /// ```
     pub fn parent(mut self, parent: Uuid) -> Self {
         self.parent = Some(parent);
         self
     }
 
     /// Only root workflows (no parent).
+    ///
+    /// ```
+    /// let roots = durable::WorkflowQuery::new().roots_only();
+    /// ```
     pub fn roots_only(mut self) -> Self {
         self.roots_only = true;
         self
@@ -224,24 +257,46 @@ impl WorkflowQuery {
 
     /// Only workflows created in this range of epoch milliseconds
     /// (`from..until`, `from..`, `..=until`, ...).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    /// let day_ago = SystemTime::now() - Duration::from_secs(86_400);
+    /// let since_ms = day_ago.duration_since(UNIX_EPOCH).unwrap().as_millis() as i64;
+    /// let last_day = durable::WorkflowQuery::new().created(since_ms..);
+    /// ```
     pub fn created(mut self, range: impl RangeBounds<i64>) -> Self {
         self.created = TimeRange::of(range);
         self
     }
 
     /// Only workflows that finished in this range of epoch milliseconds.
+    ///
+    /// ```
+    /// // Finished in the first hour of 2026-01-01 (UTC).
+    /// let start = 1_767_225_600_000_i64;
+    /// let first_hour = durable::WorkflowQuery::new().finished(start..start + 3_600_000);
+    /// ```
     pub fn finished(mut self, range: impl RangeBounds<i64>) -> Self {
         self.finished = TimeRange::of(range);
         self
     }
 
     /// Only workflows of this application version.
+    ///
+    /// ```
+    /// let old_code = durable::WorkflowQuery::new().app_version("v1");
+    /// ```
     pub fn app_version(mut self, version: impl Into<String>) -> Self {
         self.app_version = Some(version.into());
         self
     }
 
     /// The order (default: created, descending).
+    ///
+    /// ```
+    /// use durable::{Direction, SortBy, WorkflowQuery};
+    /// let by_name = WorkflowQuery::new().sort(SortBy::Name, Direction::Ascending);
+    /// ```
     pub fn sort(mut self, sort: SortBy, direction: Direction) -> Self {
         self.sort = sort;
         self.direction = direction;
@@ -250,6 +305,10 @@ impl WorkflowQuery {
 
     /// At most this many workflows a page: 1 to [`MAX_PAGE`] (default
     /// [`DEFAULT_PAGE`]).
+    ///
+    /// ```
+    /// let small_pages = durable::WorkflowQuery::new().limit(20);
+    /// ```
     pub fn limit(mut self, limit: u32) -> Self {
         self.limit = Some(limit);
         self
@@ -257,12 +316,31 @@ impl WorkflowQuery {
 
     /// The page after this cursor (a [`WorkflowPage::next`] of the same
     /// sort and direction).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
+    /// let query = durable::WorkflowQuery::new().limit(50);
+    /// let first = client.list(&query).await?;
+    /// if let Some(next) = first.next {
+    ///     let second = client.list(&query.after(next)).await?;
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn after(mut self, cursor: Cursor) -> Self {
         self.after = Some(cursor);
         self
     }
 
     /// Fill in each workflow's input and output (left out by default).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
+    /// let query = durable::WorkflowQuery::new().name("charge").limit(10).with_payloads();
+    /// for w in client.list(&query).await?.workflows {
+    ///     println!("{} {:?} -> {:?}", w.key, w.input, w.output);
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn with_payloads(mut self) -> Self {
         self.payloads = true;
         self

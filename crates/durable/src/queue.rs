@@ -28,6 +28,12 @@ pub struct Queue {
 
 impl Queue {
     /// A queue without limits.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: durable::Client) -> Result<(), durable::DurableError> {
+    /// client.declare_queue(&durable::Queue::new("emails")).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -36,12 +42,21 @@ impl Queue {
     }
 
     /// At most `n` workflows of this queue run at once, over all executors.
+    ///
+    /// ```
+    /// let queue = durable::Queue::new("crawl").concurrency(20);
+    /// ```
     pub fn concurrency(mut self, n: u32) -> Self {
         self.limits.concurrency = Some(clamp(n));
         self
     }
 
     /// At most `starts` workflows start per `period`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let queue = durable::Queue::new("crawl").rate_limit(600, Duration::from_secs(60));
+    /// ```
     pub fn rate_limit(mut self, starts: u32, period: Duration) -> Self {
         self.limits.rate_limit = Some(clamp(starts));
         self.limits.rate_period_ms =
@@ -50,12 +65,22 @@ impl Queue {
     }
 
     /// At most `n` running workflows per concurrency key.
+    ///
+    /// ```
+    /// // Work enqueued with `EnqueueOptions::concurrency_key("customer-7")`
+    /// // runs one at a time per customer.
+    /// let queue = durable::Queue::new("payments").concurrency_per_key(1);
+    /// ```
     pub fn concurrency_per_key(mut self, n: u32) -> Self {
         self.limits.key_concurrency = Some(clamp(n));
         self
     }
 
     /// The queue's name.
+    ///
+    /// ```
+    /// assert_eq!(durable::Queue::new("crawl").name(), "crawl");
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }

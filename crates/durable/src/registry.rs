@@ -47,6 +47,11 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     /// An empty registry.
+    ///
+    /// ```
+    /// let registry = durable::Registry::new();
+    /// assert_eq!(registry.names().count(), 0);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -98,11 +103,36 @@ impl Registry {
     }
 
     /// Whether a function is registered under `name`.
+    ///
+    /// ```
+    /// use durable::{Ctx, DurableError, Registry};
+    ///
+    /// async fn ping(_ctx: Ctx, _input: ()) -> Result<(), DurableError> {
+    ///     Ok(())
+    /// }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register("ping", ping);
+    /// assert!(registry.contains("ping"));
+    /// assert!(!registry.contains("pong"));
+    /// ```
     pub fn contains(&self, name: &str) -> bool {
         self.workflows.contains_key(name)
     }
 
     /// The registered names, in order.
+    ///
+    /// ```
+    /// use durable::{Ctx, DurableError, Registry};
+    ///
+    /// async fn ping(_ctx: Ctx, _input: ()) -> Result<(), DurableError> {
+    ///     Ok(())
+    /// }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register("ping", ping).register("alpha", ping);
+    /// assert_eq!(registry.names().collect::<Vec<_>>(), ["alpha", "ping"]);
+    /// ```
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.workflows.keys().map(String::as_str)
     }

@@ -69,6 +69,13 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `retry` (1-based), capped at one day.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let p = durable::RetryPolicy::exponential(10, Duration::from_secs(1));
+    /// assert_eq!(p.backoff(4), Duration::from_secs(8));
+    /// assert_eq!(p.backoff(0), Duration::ZERO);
+    /// ```
     pub fn backoff(&self, retry: u32) -> Duration {
         if self.initial_backoff.is_zero() || retry == 0 {
             return Duration::ZERO;
@@ -86,6 +93,12 @@ impl RetryPolicy {
 
 impl Default for RetryPolicy {
     /// Three retries with exponential backoff from one second.
+    ///
+    /// ```
+    /// use durable::RetryPolicy;
+    /// use std::time::Duration;
+    /// assert_eq!(RetryPolicy::default(), RetryPolicy::exponential(3, Duration::from_secs(1)));
+    /// ```
     fn default() -> Self {
         Self::exponential(3, Duration::from_secs(1))
     }
