@@ -32,6 +32,8 @@ mod executor; // Executor: an explicit identity, recovery
 mod faults; // named fault points for the fault suite (feature `testing`)
 mod history; // a workflow's journal, read in pages as it replays
 mod identity; // the executor identity: lease, heartbeat, liveness
+#[cfg(feature = "otlp")]
+pub mod otlp; // OpenTelemetry export of spans (feature `otlp`)
 mod query; // WorkflowQuery: filters, sort and pages of Client::list
 mod queue; // Queue and its limits
 mod read; // the read model's serde types

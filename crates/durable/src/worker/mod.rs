@@ -517,11 +517,7 @@ impl Worker {
     /// inline workflows, within one budget of free slots, and whether any
     /// claim failed. Errors are logged: the next round tries again.
     #[tracing::instrument(name = "claim", skip_all, fields(claimed = tracing::field::Empty))]
-    async fn claim_round(
-        &self,
-        slots: &Semaphore,
-        filter: &ClaimFilter<'_>,
-    ) -> (Claimed, bool) {
+    async fn claim_round(&self, slots: &Semaphore, filter: &ClaimFilter<'_>) -> (Claimed, bool) {
         let mut claimed = Vec::new();
         let mut failed = false;
         let me = self.executor.id();
