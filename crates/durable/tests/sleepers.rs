@@ -16,7 +16,7 @@ const WAKING: u32 = 100;
 
 /// Sleeping workflows: 2,000 by default (every sleeper passes through a
 /// four-slot worker, so 2,000 already shows no slot is kept), more with
-/// `DURABLE_SLEEPERS=10000 cargo test -p durable --test sleepers`.
+/// `DURABLE_SLEEPERS=10000 cargo test -p durable-workflows --test sleepers`.
 fn sleepers() -> u32 {
     std::env::var("DURABLE_SLEEPERS")
         .ok()

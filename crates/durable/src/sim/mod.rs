@@ -10,7 +10,7 @@
 //! `biased`). A failing seed replays exactly:
 //!
 //! ```sh
-//! SIM_SEED=1234 cargo test -p durable --features testing --lib sim::one_seed -- --nocapture
+//! SIM_SEED=1234 cargo test -p durable-workflows --features testing --lib sim::one_seed -- --nocapture
 //! ```
 //!
 //! `SIM_SEEDS=N` sets how many seeds the `seeds_*` tests run (default: the
