@@ -1,7 +1,6 @@
 //! The one error type of the CLI.
 
 use durable::DurableError;
-use durable::sea_orm::DbErr;
 
 /// What can stop a command.
 #[derive(Debug, thiserror::Error)]
@@ -10,9 +9,6 @@ pub(crate) enum CliError {
     /// The SDK refused or failed an operation.
     #[error("durable: {0}")]
     Durable(#[from] DurableError),
-    /// A statement of the CLI's own failed.
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
     /// A file or process operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -20,13 +16,9 @@ pub(crate) enum CliError {
         #[source]
         source: std::io::Error,
     },
-    /// A measurement run in a child process failed.
-    #[error("memory workload '{workload}' (child process): {message}")]
-    Child { workload: String, message: String },
-    /// A workload did not do what it measures (a message never arrived, a
-    /// sleeper never woke).
-    #[error("measurement failed: {0}")]
-    Measurement(String),
+    /// `durable bench` failed (its own error says how).
+    #[error(transparent)]
+    Bench(#[from] durable_bench::BenchError),
     /// Bad arguments or an unusable environment.
     #[error("{0}")]
     Usage(String),
@@ -41,10 +33,10 @@ pub(crate) enum CliError {
 
 impl CliError {
     /// The process's exit code for this error: 2 for a wrong command
-    /// line, 1 for everything else (see `main.rs`).
+    /// line (the bench's included), 1 for everything else (see `main.rs`).
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => 2,
+            Self::Usage(_) | Self::Bench(durable_bench::BenchError::Usage(_)) => 2,
             _ => 1,
         }
     }

@@ -1,7 +1,9 @@
 //! `durable`: the command-line tool of the `durable` workflow library.
 //!
 //! Data goes to stdout (tables, `--json`), progress and diagnostics to
-//! stderr. One file or folder per command under `commands/`.
+//! stderr. One file or folder per command under `commands/`, but `bench`:
+//! the benchmark is the crate `durable-bench`, run from here (its child
+//! processes are this binary too, `durable bench --internal-...`).
 //!
 //! Exit codes: 0 done; 1 the operation failed or was refused (an unknown
 //! id, a transition the workflow's state does not allow, a database that
@@ -26,7 +28,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure durable steps against the raw database floor of this machine.
-    Bench(commands::bench::BenchArgs),
+    Bench(durable_bench::BenchArgs),
     /// List workflows, or show one with its steps (`--json` for JSON).
     #[command(subcommand)]
     Workflows(commands::workflows::WorkflowsCommand),
@@ -72,7 +74,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Bench(args) => commands::bench::run(args).await,
+            Command::Bench(args) => Ok(durable_bench::run(args).await?),
             Command::Workflows(command) => commands::workflows::run(command).await,
             Command::Schedules(command) => commands::schedules::run(command).await,
             Command::Queues(command) => commands::queues::run(command).await,

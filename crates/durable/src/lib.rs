@@ -41,12 +41,14 @@ mod registry; // workflow functions by name
 mod retry; // RetryPolicy
 mod runner; // runs a registered workflow; one classification of outcomes
 mod schedule; // cron schedules: Schedule, CatchUp, Tick, and which ticks fire
-pub mod scratch; // throwaway PostgreSQL schemas for tests and benchmarks
+pub mod scratch; // for tests and benchmarks: scratch schemas, the wire counted, bulk seeds
 #[cfg(test)]
 mod sim; // deterministic simulation on the in-memory store
 mod status; // Status, StepKind
 mod store; // the storage interface, and its SQL implementation
 mod telemetry; // metric names and spans the engine reports
+#[cfg(test)]
+mod testdb; // fresh SQLite files and PostgreSQL schemas for the unit tests
 mod worker; // Worker: the claim loop
 
 pub use client::{Client, Debounce, EnqueueOptions, PURGE_BATCH, TypedHandle, WorkflowHandle};

@@ -8,7 +8,6 @@ use durable::sea_orm::DatabaseConnection;
 
 use crate::error::{CliError, Result};
 
-pub(crate) mod bench;
 pub(crate) mod completions;
 pub(crate) mod events;
 pub(crate) mod migrate;

@@ -1,6 +1,10 @@
-//! Throwaway PostgreSQL schemas, for tests and benchmarks that share one
-//! server: each gets a schema of its own, reached through `search_path` in
-//! the URL, and drops it when done.
+//! What tests and benchmarks need beyond the API: throwaway PostgreSQL
+//! schemas, plans of the engine's statements, the wire counted
+//! ([`wire`]), tables seeded in bulk ([`seed`]) and figures read from
+//! them ([`observe`]).
+//!
+//! Tests and benchmarks that share one server each get a schema of their
+//! own, reached through `search_path` in the URL, and drop it when done.
 //!
 //! A schema's name is an identifier, which SQL cannot bind as a value, so it
 //! is the one name this crate ever writes into SQL text: only after
@@ -18,6 +22,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod observe;
+pub mod seed;
+#[cfg(test)]
+mod seeded;
 pub mod wire;
 
 use sea_orm::{ConnectionTrait, Database};

@@ -79,28 +79,12 @@ async fn memory() -> Arc<dyn Store> {
 }
 
 async fn sqlite() -> Arc<dyn Store> {
-    let file = std::env::temp_dir().join(format!(
-        "durable-conformance-{}.db",
-        Uuid::new_v4().simple()
-    ));
-    let db = crate::connect(&format!("sqlite://{}", file.display()))
-        .await
-        .expect("open a SQLite file");
-    crate::init(&db).await.expect("create the schema");
+    let db = crate::testdb::sqlite("conformance").await;
     Arc::new(SqlStore::new(&db).with_ids(counter()))
 }
 
 async fn postgres() -> Arc<dyn Store> {
-    let base = std::env::var("DATABASE_URL").expect(
-        "DATABASE_URL must point at PostgreSQL for the PostgreSQL conformance tests \
-         (scripts/test and .ci/run start a throwaway server)",
-    );
-    let schema = format!("t_{}", Uuid::new_v4().simple());
-    let url = crate::scratch::create_schema(&base, &schema)
-        .await
-        .expect("create the test schema");
-    let db = crate::connect(&url).await.expect("connect to the schema");
-    crate::init(&db).await.expect("create the schema");
+    let db = crate::testdb::postgres().await;
     Arc::new(SqlStore::new(&db).with_ids(counter()))
 }
 

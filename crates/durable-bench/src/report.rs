@@ -5,10 +5,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::BenchReport;
-use super::memory::MemoryWorkload;
-use super::stats::Spread;
-use super::target::Backend;
+use crate::memory::MemoryWorkload;
+use crate::run::BenchReport;
+use crate::stats::Spread;
+use crate::target::Backend;
 
 /// One target of issue 4 and the figure that decides it.
 #[derive(Debug, Clone, Serialize)]
@@ -164,9 +164,9 @@ pub(crate) fn conclude(r: &mut BenchReport) {
         );
     }
     for (kind, wanted) in [
-        (super::claims::Backlog::HotKey, 100_000),
-        (super::claims::Backlog::Queued, 1_000_000),
-        (super::claims::Backlog::Finished, 10_000_000),
+        (crate::claims::Backlog::HotKey, 100_000),
+        (crate::claims::Backlog::Queued, 1_000_000),
+        (crate::claims::Backlog::Finished, 10_000_000),
     ] {
         let Some(c) = r
             .claims
@@ -221,7 +221,7 @@ pub(crate) fn conclude(r: &mut BenchReport) {
         }
     }
     if let Some(list) = &r.list {
-        super::list::targets(list, &mut checks);
+        crate::list::targets(list, &mut checks);
     }
     r.targets = checks;
 }
@@ -267,7 +267,7 @@ pub(crate) fn render(r: &BenchReport) -> String {
     scale(&mut out, r);
     claims(&mut out, r);
     if let Some(list) = &r.list {
-        super::list::render(&mut out, list);
+        crate::list::render(&mut out, list);
     }
     targets(&mut out, r);
     out
@@ -567,7 +567,7 @@ fn primitives(out: &mut String, r: &BenchReport) {
         return;
     };
     let mut t = Table::new(&["primitive", "measure", "n", "median", "p99", "max"]);
-    let mut row = |what: &str, measure: String, s: super::primitives::Percentiles| {
+    let mut row = |what: &str, measure: String, s: crate::primitives::Percentiles| {
         t.cells(vec![
             what.into(),
             measure,

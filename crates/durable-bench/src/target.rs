@@ -10,8 +10,8 @@ use durable::sea_orm::{
 };
 use serde::Serialize;
 
-use super::sql;
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
+use crate::sql;
 
 /// Which database engine a run measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,7 +54,7 @@ impl Target {
         let target = match postgres_url {
             Some(base) => {
                 if !(base.starts_with("postgres://") || base.starts_with("postgresql://")) {
-                    return Err(CliError::Usage(format!(
+                    return Err(BenchError::Usage(format!(
                         "--database-url must be a postgres:// URL (or leave it out, or pass \
                          --sqlite, for a fresh SQLite file); got '{}'",
                         base.split(':').next().unwrap_or_default()
@@ -73,7 +73,7 @@ impl Target {
             None => {
                 let dir = std::env::temp_dir().join(format!("durable-bench-{id}"));
                 std::fs::create_dir_all(&dir)
-                    .map_err(|e| CliError::io(format!("create {}", dir.display()), e))?;
+                    .map_err(|e| BenchError::io(format!("create {}", dir.display()), e))?;
                 Self {
                     backend: Backend::Sqlite,
                     url: format!("sqlite://{}", dir.join("bench.db").display()),
@@ -146,7 +146,7 @@ impl Target {
         }
         if let Some(dir) = &self.dir {
             std::fs::remove_dir_all(dir)
-                .map_err(|e| CliError::io(format!("remove {}", dir.display()), e))?;
+                .map_err(|e| BenchError::io(format!("remove {}", dir.display()), e))?;
         }
         Ok(())
     }
@@ -173,7 +173,7 @@ impl DatabaseInfo {
                 let row = db
                     .query_one_raw(raw(sql::POSTGRES_SETTINGS))
                     .await?
-                    .ok_or_else(|| CliError::Internal("no server settings".into()))?;
+                    .ok_or_else(|| BenchError::Internal("no server settings".into()))?;
                 let get = |i: usize| row.try_get_by_index::<String>(i);
                 let names = [
                     "fsync",
@@ -197,7 +197,8 @@ impl DatabaseInfo {
             }
             _ => {
                 let text = |row: Option<durable::sea_orm::QueryResult>| -> Result<String> {
-                    let row = row.ok_or_else(|| CliError::Internal("no sqlite settings".into()))?;
+                    let row =
+                        row.ok_or_else(|| BenchError::Internal("no sqlite settings".into()))?;
                     Ok(row
                         .try_get_by_index::<String>(0)
                         .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))?)

@@ -10,10 +10,10 @@ use std::time::Duration;
 use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde::Serialize;
 
-use super::drive::{self, micros};
-use super::sql;
-use super::stats::Spread;
+use crate::drive::{self, micros};
 use crate::error::Result;
+use crate::sql;
+use crate::stats::Spread;
 
 /// The floor at one concurrency level.
 #[derive(Debug, Clone, Serialize)]

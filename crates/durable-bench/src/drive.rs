@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Run jobs `0..count` on `concurrency` tokio tasks, each task taking the
 /// next job number when it is free. Returns the wall time of the batch.
@@ -35,7 +35,7 @@ where
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        joined.map_err(|e| CliError::Internal(format!("a bench task stopped: {e}")))??;
+        joined.map_err(|e| BenchError::Internal(format!("a bench task stopped: {e}")))??;
     }
     Ok(started.elapsed())
 }

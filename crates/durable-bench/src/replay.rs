@@ -8,13 +8,13 @@ use durable::Ctx;
 use durable::sea_orm::DatabaseConnection;
 use serde::Serialize;
 
-use super::counted::Counted;
-use super::drive::micros;
-use super::progress::Progress;
-use super::stats::Spread;
-use super::target::Target;
-use super::workflow::{self, Anchor};
+use crate::counted::Counted;
+use crate::drive::micros;
 use crate::error::Result;
+use crate::progress::Progress;
+use crate::stats::Spread;
+use crate::target::Target;
+use crate::workflow::{self, Anchor};
 
 /// Fresh steps the replay is compared with.
 pub(crate) const FRESH_STEPS: u32 = 20;

@@ -16,14 +16,14 @@ use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use durable::{Ctx, Executor};
 use serde::Serialize;
 
-use super::counted::{Counted, Counts, StatementTime};
-use super::drive::micros;
-use super::floor;
-use super::progress::Progress;
-use super::sql;
-use super::target::{Backend, Target};
-use super::workflow;
-use crate::error::{CliError, Result};
+use crate::counted::{Counted, Counts, StatementTime};
+use crate::drive::micros;
+use crate::error::{BenchError, Result};
+use crate::floor;
+use crate::progress::Progress;
+use crate::sql;
+use crate::target::{Backend, Target};
+use crate::workflow;
 
 /// Per-step costs of fresh and replayed steps.
 #[derive(Debug, Clone, Serialize)]
@@ -130,7 +130,7 @@ impl ServerReader {
             .admin
             .query_one_raw(raw(&self.admin, sql::POSTGRES_COUNTERS))
             .await?
-            .ok_or_else(|| CliError::Internal("pg_stat_database has no row".into()))?;
+            .ok_or_else(|| BenchError::Internal("pg_stat_database has no row".into()))?;
         Ok(ServerCounters {
             next_xid: row.try_get_by_index(1)?,
             wal_syncs: row.try_get_by_index(2)?,

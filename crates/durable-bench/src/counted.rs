@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use durable::sea_orm::{ConnectOptions, Database, DatabaseConnection};
 
-use super::target::{Backend, Target};
 use crate::error::Result;
+use crate::target::{Backend, Target};
 use durable::scratch::wire::{self, WireProxy};
 
 /// A counted pool of one connection (statements run one after another).

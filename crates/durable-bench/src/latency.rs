@@ -7,10 +7,10 @@ use durable::Ctx;
 use durable::sea_orm::DatabaseConnection;
 use serde::Serialize;
 
-use super::drive::micros;
-use super::stats::Spread;
-use super::workflow;
+use crate::drive::micros;
 use crate::error::Result;
+use crate::stats::Spread;
+use crate::workflow;
 
 /// Sequential fresh steps.
 #[derive(Debug, Clone, Serialize)]

@@ -13,10 +13,10 @@ use durable::{Ctx, EnqueueOptions, Registry, Worker};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use super::drive;
-use super::stats::Spread;
-use super::workflow;
-use crate::error::{CliError, Result};
+use crate::drive;
+use crate::error::{BenchError, Result};
+use crate::stats::Spread;
+use crate::workflow;
 
 /// Throughput at one concurrency level.
 #[derive(Debug, Clone, Serialize)]
@@ -137,7 +137,7 @@ pub(crate) async fn queue_sample(
     let _ = stop.send(());
     running
         .await
-        .map_err(|e| CliError::Internal(format!("the bench worker stopped: {e}")))??;
+        .map_err(|e| BenchError::Internal(format!("the bench worker stopped: {e}")))??;
     Ok((
         f64::from(workflows) * f64::from(steps) / secs,
         f64::from(workflows) / secs,

@@ -9,16 +9,15 @@
 
 use std::time::Instant;
 
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+use durable::scratch::seed::{self, Finished};
+use durable::sea_orm::DatabaseConnection;
 use durable::{Client, Direction, SortBy, Status, WorkflowQuery};
 use serde::Serialize;
 
-use super::primitives::Percentiles;
-use super::progress::Progress;
-use super::report::{Table, TargetCheck, num, section};
-use super::sql;
-use super::target::Backend;
 use crate::error::Result;
+use crate::primitives::Percentiles;
+use crate::progress::Progress;
+use crate::report::{Table, TargetCheck, num, section};
 
 /// Rows seeded per statement (one transaction each).
 const BATCH: u64 = 1_000_000;
@@ -98,7 +97,6 @@ fn queries(client_cursor: Option<durable::Cursor>) -> Vec<(&'static str, Workflo
 /// Measure at each size, `probes` times per page kind.
 pub(crate) async fn run(
     db: &DatabaseConnection,
-    backend: Backend,
     sizes: &[u64],
     probes: u32,
     progress: &Progress,
@@ -109,12 +107,17 @@ pub(crate) async fn run(
     let mut seeded = 0u64;
     for &rows in sizes {
         progress.phase(format!("list: seeding {} workflows", num(rows as f64)));
+        // Ten names, keys `list-<n>`, 5% failed, 5% cancelled, created a
+        // millisecond apart from BASE_MS.
+        let finished = Finished::new("bench-list-", BASE_MS)
+            .names(10)
+            .key_prefix("list-");
         while seeded < rows {
             let to = rows.min(seeded + BATCH);
-            seed(db, backend, seeded + 1, to).await?;
+            seed::finished(db, &finished, seeded + 1..=to).await?;
             seeded = to;
         }
-        db.execute_unprepared("ANALYZE durable_workflow").await?;
+        seed::analyze(db).await?;
         progress.phase(format!("list: pages at {} workflows", num(rows as f64)));
         let mid_ms = BASE_MS + i64::try_from(rows / 2).unwrap_or(0);
         let middle = client
@@ -204,22 +207,6 @@ fn scans_or_sorts(plan: &[String]) -> bool {
             || line.contains("TEMP B-TREE")
             || (line.starts_with("SCAN") && !line.contains("INDEX"))
     })
-}
-
-async fn seed(db: &DatabaseConnection, backend: Backend, from: u64, to: u64) -> Result<()> {
-    let sql = match backend {
-        Backend::Postgres => sql::POSTGRES_LIST_SEED,
-        Backend::Sqlite => sql::SQLITE_LIST_SEED,
-    };
-    let int = |v: u64| Value::BigInt(Some(i64::try_from(v).unwrap_or(i64::MAX)));
-    let values = vec![int(from), int(to), Value::BigInt(Some(BASE_MS))];
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        sql,
-        values,
-    ))
-    .await?;
-    Ok(())
 }
 
 /// The tables of the workload.

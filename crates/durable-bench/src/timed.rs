@@ -6,12 +6,12 @@
 
 use durable::sea_orm::DatabaseConnection;
 
-use super::floor::{self, FloorLevel, FloorReport};
-use super::latency::{self, LatencyReport};
-use super::progress::Progress;
-use super::stats::Spread;
-use super::throughput::{self, ThroughputLevel, ThroughputReport};
 use crate::error::Result;
+use crate::floor::{self, FloorLevel, FloorReport};
+use crate::latency::{self, LatencyReport};
+use crate::progress::Progress;
+use crate::stats::Spread;
+use crate::throughput::{self, ThroughputLevel, ThroughputReport};
 
 /// What to measure.
 pub(crate) struct Plan {

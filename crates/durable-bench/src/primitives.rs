@@ -16,12 +16,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use durable::scratch::observe;
+use durable::sea_orm::DatabaseConnection;
 use durable::{Client, Ctx, DurableError, EnqueueOptions, Registry, Worker};
 use serde::Serialize;
 
-use super::progress::Progress;
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
+use crate::progress::Progress;
 
 /// Messages per waiting mode, and the delays before each send.
 const WAITING_MESSAGES: u32 = 100;
@@ -38,15 +39,8 @@ const TO_SLEEP_MS: i64 = 12;
 /// The first wake-up comes at least this long after the enqueues.
 const LEAD_MS: i64 = 10_000;
 
-/// Sleeps that ended, as the database recorded them: lateness in ms.
-const LATENESS: &str = "SELECT completed_ms - wake_ms FROM durable_step \
-     WHERE kind = 'SLEEP' AND status = 'COMPLETED' AND step_key = 'sleep#0' \
-     AND workflow_id IN (SELECT id FROM durable_workflow WHERE name = 'bench-sleeper')";
-/// Sleepers asleep now (suspended, not due) and sleepers owned now.
-const ASLEEP_AND_OWNED: &str = "SELECT \
-     SUM(CASE WHEN owner_id IS NULL AND status = 'PENDING' AND wait_for IS NOT NULL THEN 1 ELSE 0 END), \
-     SUM(CASE WHEN owner_id IS NOT NULL AND status IN ('PENDING', 'RUNNING') THEN 1 ELSE 0 END) \
-     FROM durable_workflow WHERE name = 'bench-sleeper'";
+/// The sleepers' function.
+const SLEEPER: &str = "bench-sleeper";
 
 /// Median, 99th percentile and maximum of one figure, in ms.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -92,9 +86,9 @@ pub(crate) struct PrimitivesReport {
     /// Wake-up to the end of the sleep, database clock.
     pub(crate) lateness_ms: Percentiles,
     /// Most sleepers asleep at once.
-    pub(crate) most_asleep: i64,
+    pub(crate) most_asleep: u64,
     /// Most sleepers owned by the worker at one look while others slept.
-    pub(crate) most_owned: i64,
+    pub(crate) most_owned: u64,
     /// From the first enqueue to the last sleeper finished.
     pub(crate) sleepers_s: f64,
 }
@@ -134,7 +128,7 @@ fn registry(arrivals: &Arrivals) -> Registry {
             Ok(())
         }
     });
-    registry.register("bench-sleeper", |ctx: Ctx, wake_at_ms: u64| async move {
+    registry.register(SLEEPER, |ctx: Ctx, wake_at_ms: u64| async move {
         ctx.sleep_until(UNIX_EPOCH + Duration::from_millis(wake_at_ms))
             .await?;
         Ok(())
@@ -189,26 +183,26 @@ pub(crate) async fn run(
         let key = format!("sleeper-{run}-{i}");
         let wake_at_ms = first_wake_us / 1000 + window_ms * i64::from(i) / i64::from(sleepers);
         client
-            .enqueue(
-                "bench-sleeper",
-                &wake_at_ms,
-                EnqueueOptions::new().key(&key),
-            )
+            .enqueue(SLEEPER, &wake_at_ms, EnqueueOptions::new().key(&key))
             .await?;
     }
-    let (mut most_asleep, mut most_owned) = (0i64, 0i64);
+    let (mut most_asleep, mut most_owned) = (0u64, 0u64);
     let lateness = loop {
-        let (asleep, owned) = asleep_and_owned(db).await?;
-        most_asleep = most_asleep.max(asleep);
-        if asleep > 0 {
-            most_owned = most_owned.max(owned);
+        let now = observe::sleepers(db, SLEEPER).await?;
+        most_asleep = most_asleep.max(now.asleep);
+        if now.asleep > 0 {
+            most_owned = most_owned.max(now.owned);
         }
-        let ended = lateness(db).await?;
+        let ended: Vec<f64> = observe::sleep_lateness_ms(db, SLEEPER)
+            .await?
+            .into_iter()
+            .map(|ms| ms as f64)
+            .collect();
         if ended.len() >= sleepers as usize {
             break ended;
         }
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(CliError::Measurement(format!(
+            return Err(BenchError::Measurement(format!(
                 "only {} of {sleepers} sleepers woke within 10 minutes",
                 ended.len()
             )));
@@ -220,7 +214,7 @@ pub(crate) async fn run(
     stop.send(()).ok();
     worker
         .await
-        .map_err(|e| CliError::Measurement(format!("the worker task failed: {e}")))??;
+        .map_err(|e| BenchError::Measurement(format!("the worker task failed: {e}")))??;
     Ok(PrimitivesReport {
         recv_waiting_ms: waiting,
         recv_suspended_ms: suspended,
@@ -259,7 +253,7 @@ async fn messages(
             .contains_key(&n)
         {
             if Instant::now() > deadline {
-                return Err(CliError::Measurement(format!(
+                return Err(BenchError::Measurement(format!(
                     "message {n} was not received within 60 s"
                 )));
             }
@@ -274,30 +268,6 @@ async fn messages(
         .map(|&us| us as f64 / 1000.0)
         .collect();
     Ok(Percentiles::of(&ms))
-}
-
-async fn lateness(db: &DatabaseConnection) -> Result<Vec<f64>> {
-    let rows = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), LATENESS))
-        .await?;
-    rows.iter()
-        .map(|row| Ok(row.try_get_by_index::<i64>(0)? as f64))
-        .collect()
-}
-
-async fn asleep_and_owned(db: &DatabaseConnection) -> Result<(i64, i64)> {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            ASLEEP_AND_OWNED,
-        ))
-        .await?;
-    let Some(row) = row else {
-        return Ok((0, 0));
-    };
-    let asleep: Option<i64> = row.try_get_by_index(0)?;
-    let owned: Option<i64> = row.try_get_by_index(1)?;
-    Ok((asleep.unwrap_or(0), owned.unwrap_or(0)))
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::BenchReport;
-use super::report::num;
+use crate::report::num;
+use crate::run::BenchReport;
 
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 430.0;

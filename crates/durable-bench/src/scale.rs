@@ -5,24 +5,28 @@
 //! running one `Worker` of `--concurrency` slots on the queue
 //! `bench-scale`, until its standard input closes. With every process
 //! started and polling, the workflows are put on the queue in one
-//! statement (`sql::POSTGRES_SEED`), and the time runs from that
-//! statement to the last completion, both read from the database clock.
+//! statement (`durable::scratch::seed::pending`), and the time runs from
+//! that statement to the last completion, both read from the database
+//! clock.
 //! The floor runs at the same total concurrency right after.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
-use durable::{Client, Ctx, EnqueueOptions, Queue, Registry, Worker};
+use durable::scratch::seed::{self, Roots};
+use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use durable::{
+    Client, Ctx, Direction, EnqueueOptions, Queue, Registry, SortBy, Status, Worker, WorkflowQuery,
+};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use super::floor;
-use super::progress::Progress;
-use super::sql;
-use super::stats::Spread;
-use super::target::{Backend, Target};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
+use crate::floor;
+use crate::progress::Progress;
+use crate::sql;
+use crate::stats::Spread;
+use crate::target::{Backend, Target};
 
 const QUEUE: &str = "bench-scale";
 const NAME: &str = "bench-scale";
@@ -76,7 +80,7 @@ pub(crate) async fn child(url: &str, slots: usize, steps: u32) -> Result<()> {
     let _ = stop.send(());
     running
         .await
-        .map_err(|e| CliError::Internal(format!("worker task: {e}")))??;
+        .map_err(|e| BenchError::Internal(format!("worker task: {e}")))??;
     Ok(())
 }
 
@@ -88,7 +92,7 @@ pub(crate) async fn run(
     progress: &Progress,
 ) -> Result<ScaleReport> {
     Client::new(db).declare_queue(&Queue::new(QUEUE)).await?;
-    let exe = std::env::current_exe().map_err(|e| CliError::io("find this program", e))?;
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("find this program", e))?;
     let mut levels = Vec::new();
     let mut next = 0u64;
     for &processes in &plan.processes {
@@ -113,17 +117,18 @@ pub(crate) async fn run(
                     .stderr(Stdio::inherit())
                     .kill_on_drop(true)
                     .spawn()
-                    .map_err(|e| CliError::io("start a scale worker process", e))?;
+                    .map_err(|e| BenchError::io("start a scale worker process", e))?;
                 let stdout = child.stdout.take().expect("piped");
                 let mut line = String::new();
                 BufReader::new(stdout)
                     .read_line(&mut line)
                     .await
-                    .map_err(|e| CliError::io("read a scale worker", e))?;
+                    .map_err(|e| BenchError::io("read a scale worker", e))?;
                 if line.trim() != "ready" {
-                    return Err(CliError::Usage(
-                        "a scale worker process did not start".into(),
-                    ));
+                    return Err(BenchError::Child {
+                        workload: "scale worker".into(),
+                        message: format!("did not start (it said {:?})", line.trim()),
+                    });
                 }
                 children.push(child);
             }
@@ -174,29 +179,17 @@ async fn measure(
     first: u64,
     last: u64,
 ) -> Result<f64> {
-    let (seed, now) = match backend {
-        Backend::Postgres => (sql::POSTGRES_SEED, sql::POSTGRES_NOW_MS),
-        Backend::Sqlite => (sql::SQLITE_SEED, sql::SQLITE_NOW_MS),
+    let now = match backend {
+        Backend::Postgres => sql::POSTGRES_NOW_MS,
+        Backend::Sqlite => sql::SQLITE_NOW_MS,
     };
-    let int = |v: u64| Value::BigInt(Some(i64::try_from(v).unwrap_or(i64::MAX)));
-    let backend_of = db.get_database_backend();
-    let started = one_i64(db, Statement::from_string(backend_of, now)).await?;
+    let started = one_i64(db, Statement::from_string(db.get_database_backend(), now)).await?;
     // All but the last in one statement, the last through `enqueue`,
     // whose notification wakes the workers at once.
-    if last > first {
-        let values = vec![
-            "scale-".into(),
-            NAME.into(),
-            QUEUE.into(),
-            Value::String(None),
-            int(first),
-            int(last - 1),
-            "PENDING".into(),
-        ];
-        db.execute_raw(Statement::from_sql_and_values(backend_of, seed, values))
-            .await?;
-    }
-    Client::new(db)
+    let roots = Roots::new(NAME).key_prefix("scale-").queue(QUEUE);
+    seed::pending(db, &roots, first..=last - 1).await?;
+    let client = Client::new(db);
+    client
         .enqueue(
             NAME,
             &serde_json::Value::Null,
@@ -205,36 +198,36 @@ async fn measure(
                 .key(format!("scale-{last}")),
         )
         .await?;
-    let done = Statement::from_sql_and_values(
-        backend_of,
-        sql::SCALE_DONE,
-        [NAME.into(), Value::BigInt(Some(started))],
-    );
+    let done = WorkflowQuery::new()
+        .name(NAME)
+        .status(Status::Completed)
+        .created(started..);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    loop {
-        let row = db
-            .query_one_raw(done.clone())
-            .await?
-            .ok_or_else(|| CliError::Internal("no count".into()))?;
-        let finished: i64 = row.try_get_by_index(0)?;
-        if u64::try_from(finished).unwrap_or(0) > last - first {
-            let ended: i64 = row.try_get_by_index(1)?;
-            let seconds = (ended - started).max(1) as f64 / 1000.0;
-            return Ok(f64::from(plan.workflows) * f64::from(plan.steps) / seconds);
-        }
+    while client.count(&done).await? <= last - first {
         if tokio::time::Instant::now() > deadline {
-            return Err(CliError::Usage(
+            return Err(BenchError::Measurement(
                 "scale: the workflows did not finish within 10 minutes".into(),
             ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The last completion, as the database recorded it.
+    let last_done = done.sort(SortBy::Finished, Direction::Descending).limit(1);
+    let ended = client
+        .list(&last_done)
+        .await?
+        .workflows
+        .first()
+        .and_then(|w| w.finished_at_ms)
+        .ok_or_else(|| BenchError::Internal("scale: no finished workflow".into()))?;
+    let seconds = (ended - started).max(1) as f64 / 1000.0;
+    Ok(f64::from(plan.workflows) * f64::from(plan.steps) / seconds)
 }
 
 async fn one_i64(db: &DatabaseConnection, stmt: Statement) -> Result<i64> {
     let row = db
         .query_one_raw(stmt)
         .await?
-        .ok_or_else(|| CliError::Internal("no row".into()))?;
+        .ok_or_else(|| BenchError::Internal("no row".into()))?;
     Ok(row.try_get_by_index(0)?)
 }

@@ -5,27 +5,24 @@
 //! peak (`VmHWM`) above the baseline (`VmRSS` at the reset).
 //!
 //! The `history` workload replays a workflow of 100,000 steps with 1 KB
-//! outputs; its rows are bulk-inserted (one `INSERT ... SELECT` per chunk)
-//! exactly as the SDK's checkpoint write records them.
+//! outputs; its rows are bulk-inserted by the SDK
+//! (`durable::scratch::seed::history`) as its checkpoints record them.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use clap::ValueEnum;
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use durable::sea_orm::DatabaseConnection;
 use durable::{Ctx, DurableError};
 use serde::{Deserialize, Serialize};
 
-use super::progress::Progress;
-use super::sql;
-use super::target::{Backend, Target};
-use super::throughput;
-use super::workflow::{self, Anchor};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
+use crate::progress::Progress;
+use crate::target::Target;
+use crate::throughput;
+use crate::workflow::{self, Anchor};
 
 /// Size of each step output in the `history` workload.
 pub(crate) const OUTPUT_BYTES: usize = 1024;
-/// Rows per bulk insert of the `history` workload.
-const CHUNK: u32 = 5_000;
 
 /// A workload measured in a child process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -109,7 +106,7 @@ pub(crate) async fn run(
     sizes: Sizes,
     progress: &Progress,
 ) -> Result<MemoryReport> {
-    let exe = std::env::current_exe().map_err(|e| CliError::io("find this program", e))?;
+    let exe = std::env::current_exe().map_err(|e| BenchError::io("find this program", e))?;
     let mut samples = Vec::new();
     for workload in MemoryWorkload::ALL {
         progress.phase(format!(
@@ -130,9 +127,9 @@ pub(crate) async fn run(
             .stderr(std::process::Stdio::inherit())
             .output()
             .await
-            .map_err(|e| CliError::io("start a memory child process", e))?;
-        let child_error = |message: String| CliError::Child {
-            workload: workload.name().to_string(),
+            .map_err(|e| BenchError::io("start a memory child process", e))?;
+        let child_error = |message: String| BenchError::Child {
+            workload: format!("memory workload '{}'", workload.name()),
             message,
         };
         if !output.status.success() {
@@ -177,7 +174,7 @@ pub(crate) async fn child(url: &str, workload: MemoryWorkload, sizes: Sizes) -> 
             workflow::run_workflow(&db, "bench-replay", &run, sizes.steps).await?;
         }
         MemoryWorkload::History => {
-            record_history(&db, target.backend, &run, sizes.history_steps).await?;
+            record_history(&db, &run, sizes.history_steps).await?;
         }
         _ => {}
     }
@@ -228,7 +225,7 @@ pub(crate) async fn child(url: &str, workload: MemoryWorkload, sizes: Sizes) -> 
         seconds,
     };
     let json = serde_json::to_string(&sample)
-        .map_err(|e| CliError::Internal(format!("cannot encode the sample: {e}")))?;
+        .map_err(|e| BenchError::Internal(format!("cannot encode the sample: {e}")))?;
     println!("{json}");
     Ok(())
 }
@@ -245,49 +242,12 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Start the workflow with the SDK and bulk-insert `steps` completed steps
-/// `noop#i` (outputs of [`OUTPUT_BYTES`] characters), as `commit_step` would.
-async fn record_history(
-    db: &DatabaseConnection,
-    backend: Backend,
-    key: &str,
-    steps: u32,
-) -> Result<()> {
+/// Start the workflow with the SDK and have it record `steps` completed
+/// steps `noop#i` (outputs of [`OUTPUT_BYTES`] characters) in bulk.
+async fn record_history(db: &DatabaseConnection, key: &str, steps: u32) -> Result<()> {
     let ctx = Ctx::start_with_key(db, "bench-history", key, None).await?;
-    let output = serde_json::to_string(&"x".repeat(OUTPUT_BYTES))
-        .map_err(|e| CliError::Internal(format!("cannot encode the output: {e}")))?;
-    let now_ms = i64::try_from(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX);
-    // Ids are UUIDs on PostgreSQL and hyphenated text on SQLite.
-    let (sql, workflow): (&str, durable::sea_orm::Value) = match backend {
-        Backend::Postgres => (sql::HISTORY_POSTGRES, ctx.task_id().into()),
-        Backend::Sqlite => (
-            sql::HISTORY_SQLITE,
-            ctx.task_id().hyphenated().to_string().into(),
-        ),
-    };
-    let mut first = 0u32;
-    while first < steps {
-        let last = (first + CHUNK).min(steps) - 1;
-        let stmt = Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            [
-                workflow.clone(),
-                output.clone().into(),
-                now_ms.into(),
-                i32::try_from(first).unwrap_or(i32::MAX).into(),
-                i32::try_from(last).unwrap_or(i32::MAX).into(),
-            ],
-        );
-        db.execute_raw(stmt).await?;
-        first = last + 1;
-    }
+    let output = "x".repeat(OUTPUT_BYTES);
+    durable::scratch::seed::history(db, ctx.task_id(), workflow::STEP, &output, steps).await?;
     Ok(())
 }
 
@@ -304,7 +264,7 @@ async fn replay_history(db: &DatabaseConnection, key: &str, steps: u32) -> Resul
             })
             .await?;
         if out.len() != OUTPUT_BYTES {
-            return Err(CliError::Usage(format!(
+            return Err(BenchError::Measurement(format!(
                 "step {i} replayed {} bytes, not {OUTPUT_BYTES}",
                 out.len()
             )));

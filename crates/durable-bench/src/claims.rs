@@ -11,22 +11,22 @@
 //!   deployment's work);
 //! - **finished**: N completed workflows of the timed function and queue.
 //!
-//! Backlogs are seeded in bulk (see `sql::POSTGRES_SEED`).
+//! Backlogs are seeded in bulk, one statement per size
+//! (`durable::scratch::seed`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use durable::sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+use durable::scratch::seed::{self, Roots};
+use durable::sea_orm::DatabaseConnection;
 use durable::{Client, Ctx, EnqueueOptions, Queue, Registry, Worker};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::primitives::Percentiles;
-use super::progress::Progress;
-use super::sql;
-use super::target::Backend;
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
+use crate::primitives::Percentiles;
+use crate::progress::Progress;
 
 const KEYED: &str = "bench-keyed";
 const PLAIN: &str = "bench-plain";
@@ -94,7 +94,6 @@ fn registry(hold: &Arc<AtomicBool>, started: &mpsc::UnboundedSender<(u32, Instan
 /// Measure at each backlog size of each kind, `probes` workflows each.
 pub(crate) async fn run(
     db: &DatabaseConnection,
-    backend: Backend,
     plan: &[(Backlog, Vec<u64>)],
     probes: u32,
     progress: &Progress,
@@ -124,7 +123,7 @@ pub(crate) async fn run(
         for &backlog in sizes {
             progress.phase(format!("claims: {backlog} {}", kind.describe()));
             if backlog > seeded {
-                seed(db, backend, *kind, seeded + 1, backlog).await?;
+                add_backlog(db, *kind, seeded + 1, backlog).await?;
                 seeded = backlog;
             }
             let mut samples = Vec::new();
@@ -145,7 +144,7 @@ pub(crate) async fn run(
                         Ok(Some((m, at))) if m == n => break at,
                         Ok(Some(_)) => continue, // a replay of an earlier probe
                         _ => {
-                            return Err(CliError::Usage(format!(
+                            return Err(BenchError::Measurement(format!(
                                 "claims: a workflow behind {backlog} {} was not claimed within {PATIENCE:?}",
                                 kind.describe()
                             )));
@@ -169,40 +168,26 @@ pub(crate) async fn run(
 }
 
 /// Add the workflows number `from..=to` of a backlog.
-async fn seed(
-    db: &DatabaseConnection,
-    backend: Backend,
-    kind: Backlog,
-    from: u64,
-    to: u64,
-) -> Result<()> {
-    let sql = match backend {
-        Backend::Postgres => sql::POSTGRES_SEED,
-        Backend::Sqlite => sql::SQLITE_SEED,
+async fn add_backlog(db: &DatabaseConnection, kind: Backlog, from: u64, to: u64) -> Result<()> {
+    let roots = match kind {
+        Backlog::HotKey => Roots::new("bench-hold")
+            .key_prefix("hot-")
+            .queue(KEYED)
+            .concurrency_key("hot"),
+        Backlog::Queued => Roots::new("bench-elsewhere")
+            .key_prefix("queued-")
+            .queue(PLAIN),
+        Backlog::Finished => Roots::new("bench-probe")
+            .key_prefix("finished-")
+            .queue(PLAIN),
     };
-    let (prefix, name, queue, key, status) = match kind {
-        Backlog::HotKey => ("hot-", "bench-hold", KEYED, Some("hot"), "PENDING"),
-        Backlog::Queued => ("queued-", "bench-elsewhere", PLAIN, None, "PENDING"),
-        Backlog::Finished => ("finished-", "bench-probe", PLAIN, None, "COMPLETED"),
-    };
-    let int = |v: u64| Value::BigInt(Some(i64::try_from(v).unwrap_or(i64::MAX)));
-    let values = vec![
-        prefix.into(),
-        name.into(),
-        queue.into(),
-        key.into(),
-        int(from),
-        int(to),
-        status.into(),
-    ];
-    db.execute_raw(Statement::from_sql_and_values(
-        db.get_database_backend(),
-        sql,
-        values,
-    ))
-    .await?;
+    if kind == Backlog::Finished {
+        seed::completed(db, &roots, from..=to).await?;
+    } else {
+        seed::pending(db, &roots, from..=to).await?;
+    }
     // What autovacuum would do within a minute of such an insert: the
     // plans measured are those of a table whose statistics are current.
-    db.execute_unprepared("ANALYZE durable_workflow").await?;
+    seed::analyze(db).await?;
     Ok(())
 }
