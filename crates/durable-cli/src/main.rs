@@ -19,7 +19,14 @@ use clap::{Parser, Subcommand};
 
 /// The durable workflow tool.
 #[derive(Debug, Parser)]
-#[command(name = "durable", version, about)]
+#[command(
+    name = "durable",
+    version,
+    about,
+    after_help = "Exit codes: 0 done; 1 the operation failed or was refused (unknown id, a \
+                  transition the state does not allow, no database server); 2 wrong command \
+                  line (also a payload that is not JSON, or no database given)."
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -60,6 +60,7 @@ pub(crate) struct AppState {
     token: Arc<str>,
     protect_reads: bool,
     metrics: PrometheusHandle,
+    counts: Arc<workflows::CountsCache>,
 }
 
 /// The OpenAPI document's frame: the paths come from the handlers.
@@ -90,6 +91,7 @@ pub(crate) fn app(client: Client, token: &str, protect_reads: bool) -> Router {
         token: Arc::from(token),
         protect_reads,
         metrics: metrics::recorder(),
+        counts: Arc::default(),
     };
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(workflows::routes())

@@ -2,8 +2,9 @@
 //! `workflow`, `tree`), the lifecycle (`pause`, `resume`, `cancel`,
 //! `retry`, `fork`) and messages and events, one `Client` call a route.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -124,7 +125,7 @@ async fn list(
 }
 
 /// How many workflows each status holds under the filters.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Counts {
     /// By status: every status is present.
     counts: BTreeMap<String, u64>,
@@ -133,7 +134,10 @@ pub(crate) struct Counts {
 }
 
 /// Counts by status of the workflows the filters select (the status
-/// filter itself is ignored): one count per status.
+/// filter itself is ignored): one count per status. A count reads every
+/// matching index entry, and every open list page asks every few seconds,
+/// so the answer for a set of filters is kept for [`COUNTS_FRESH`]: the
+/// database does the work once per period, however many pages are open.
 #[utoipa::path(get, path = "/api/v1/workflows/counts", tag = "workflows",
     params(Filters),
     responses((status = 200, body = Counts), (status = 400, body = ErrorBody)))]
@@ -145,6 +149,10 @@ async fn counts(
         status: Vec::new(),
         ..filters
     };
+    let cache_key = format!("{base:?}");
+    if let Some(fresh) = app.counts.fresh(&cache_key) {
+        return Ok(Json(fresh));
+    }
     let mut counts = BTreeMap::new();
     let mut total = 0;
     for status in [
@@ -159,7 +167,32 @@ async fn counts(
         total += n;
         counts.insert(status.to_string(), n);
     }
-    Ok(Json(Counts { counts, total }))
+    let counts = Counts { counts, total };
+    app.counts.keep(cache_key, counts.clone());
+    Ok(Json(counts))
+}
+
+/// How long counts are served from memory.
+pub(crate) const COUNTS_FRESH: Duration = Duration::from_secs(10);
+
+/// Counts by filters, each kept for [`COUNTS_FRESH`].
+#[derive(Debug, Default)]
+pub(crate) struct CountsCache(Mutex<HashMap<String, (Instant, Counts)>>);
+
+impl CountsCache {
+    fn fresh(&self, key: &str) -> Option<Counts> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        kept.get(key)
+            .filter(|(at, _)| at.elapsed() < COUNTS_FRESH)
+            .map(|(_, counts)| counts.clone())
+    }
+
+    fn keep(&self, key: String, counts: Counts) {
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Filters typed by hand make many keys: drop the stale ones.
+        kept.retain(|_, (at, _)| at.elapsed() < COUNTS_FRESH);
+        kept.insert(key, (Instant::now(), counts));
+    }
 }
 
 /// The key of a root workflow.
