@@ -38,6 +38,7 @@ mod report; // the table, the targets
 mod sql; // the bench's own statements (its floor table, server settings)
 mod stats; // median and range of repeated measurements
 mod svg; // the chart
+mod svg_scaling; // the second chart: claims by backlog, steps/s by processes
 mod target; // the run's fresh database, the machine
 mod workflow; // the no-op workflows every workload runs
 

@@ -12,8 +12,8 @@ use crate::progress::Progress;
 use crate::target::{DatabaseInfo, Machine, Target};
 use crate::workflow::Anchor;
 use crate::{
-    claims, cost, floor, latency, list, memory, primitives, replay, report, scale, svg, throughput,
-    timed,
+    claims, cost, floor, latency, list, memory, primitives, replay, report, scale, svg,
+    svg_scaling, throughput, timed,
 };
 
 /// Everything one run measured (the `--json` document).
@@ -130,8 +130,26 @@ pub async fn run(args: BenchArgs) -> Result<(), BenchError> {
         std::fs::write(path, svg::render(&report))
             .map_err(|e| BenchError::io(format!("write {}", path.display()), e))?;
         eprintln!("bench: chart written to {}", path.display());
+        if let Some(chart) = svg_scaling::render(&report) {
+            let second = scaling_path(path);
+            std::fs::write(&second, chart)
+                .map_err(|e| BenchError::io(format!("write {}", second.display()), e))?;
+            eprintln!(
+                "bench: claims and scale chart written to {}",
+                second.display()
+            );
+        }
     }
     Ok(())
+}
+
+/// Where the second chart goes: beside `path`, `-scaling` added to its
+/// stem (`bench.svg` → `bench-scaling.svg`).
+fn scaling_path(path: &std::path::Path) -> std::path::PathBuf {
+    let stem = path
+        .file_stem()
+        .map_or_else(|| "bench".into(), |s| s.to_string_lossy().into_owned());
+    path.with_file_name(format!("{stem}-scaling.svg"))
 }
 
 /// Run the selected workloads in order.

@@ -9,10 +9,10 @@ use crate::run::BenchReport;
 
 const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 430.0;
-const FLOOR: &str = "#9aa0a6";
-const DURABLE: &str = "#1a73e8";
-const REPLAY: &str = "#34a853";
-const QUEUE: &str = "#f29900";
+pub(crate) const FLOOR: &str = "#9aa0a6";
+pub(crate) const DURABLE: &str = "#1a73e8";
+pub(crate) const REPLAY: &str = "#34a853";
+pub(crate) const QUEUE: &str = "#f29900";
 
 /// A bar: label, value, colour.
 type Bar<'a> = (String, f64, &'a str);
@@ -202,11 +202,11 @@ struct Group {
     ratio: Option<f64>,
 }
 
-struct Area {
-    x: f64,
-    y: f64,
-    w: f64,
-    h: f64,
+pub(crate) struct Area {
+    pub(crate) x: f64,
+    pub(crate) y: f64,
+    pub(crate) w: f64,
+    pub(crate) h: f64,
 }
 
 /// A step of 1, 2 or 5 times a power of ten giving about five ticks.
@@ -225,7 +225,7 @@ fn tick_step(max: f64) -> f64 {
 
 /// Gridlines and tick labels up to the first tick above `max`; returns
 /// the value at the top of the area, which bars scale to.
-fn axis(s: &mut String, a: &Area, max: f64) -> f64 {
+pub(crate) fn axis(s: &mut String, a: &Area, max: f64) -> f64 {
     let step = tick_step(max);
     let top = (max / step).ceil().max(1.0) * step;
     let mut v = 0.0;
@@ -252,7 +252,7 @@ fn axis(s: &mut String, a: &Area, max: f64) -> f64 {
 }
 
 /// A bar from the axis up to `value`, its value written above it.
-fn bar(s: &mut String, a: &Area, x: f64, w: f64, value: f64, top: f64, colour: &str) {
+pub(crate) fn bar(s: &mut String, a: &Area, x: f64, w: f64, value: f64, top: f64, colour: &str) {
     let h = (value / top).clamp(0.0, 1.0) * a.h;
     let y = a.y + a.h - h;
     let _ = writeln!(
@@ -270,7 +270,7 @@ fn bar(s: &mut String, a: &Area, x: f64, w: f64, value: f64, top: f64, colour: &
     );
 }
 
-fn legend(s: &mut String, x: f64, y: f64, colour: &str, label: &str) {
+pub(crate) fn legend(s: &mut String, x: f64, y: f64, colour: &str, label: &str) {
     let _ = writeln!(
         s,
         r#"<rect x="{x:.1}" y="{:.1}" width="12" height="12" fill="{colour}"/>"#,
@@ -279,7 +279,15 @@ fn legend(s: &mut String, x: f64, y: f64, colour: &str, label: &str) {
     text(s, x + 17.0, y, "start", 12.0, "normal", label);
 }
 
-fn text(s: &mut String, x: f64, y: f64, anchor: &str, size: f64, weight: &str, body: &str) {
+pub(crate) fn text(
+    s: &mut String,
+    x: f64,
+    y: f64,
+    anchor: &str,
+    size: f64,
+    weight: &str,
+    body: &str,
+) {
     let _ = writeln!(
         s,
         r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" font-size="{size}" font-weight="{weight}">{}</text>"#,

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use durable::{Client, Ctx, DurableError, EnqueueOptions, Queue, Status, Uuid};
+use durable::{Client, Status, Uuid};
 use fantoccini::{Client as Browser, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
@@ -163,67 +163,12 @@ async fn screenshot(b: &Browser, name: &str) -> PathBuf {
     path
 }
 
-/// Completed orders, a failed one with a child, the hostile name, queued
-/// mail, and a running workflow (its `Ctx`, to finish it later).
-async fn seed(db: &durable::sea_orm::DatabaseConnection) -> (Uuid, Ctx) {
-    durable::init(db).await.unwrap();
-    for i in 0..3 {
-        let ctx = Ctx::start_with_key(db, "order", &format!("order-{i}"), None)
-            .await
-            .unwrap();
-        let _: u32 = ctx.step("reserve", || async { Ok(1) }).await.unwrap();
-        let _: u32 = ctx.step("charge", || async { Ok(2) }).await.unwrap();
-        ctx.complete(&i).await.unwrap();
-    }
-    let bad = Ctx::start_with_key(db, "order", "order-bad", Some(json!({"amount": 42})))
-        .await
-        .unwrap();
-    let _: u32 = bad.step("reserve", || async { Ok(1) }).await.unwrap();
-    let receipt = bad.child("receipt", None).await.unwrap();
-    let _: String = receipt
-        .step("render", || async { Ok("pdf".to_string()) })
-        .await
-        .unwrap();
-    receipt.complete(&"r").await.unwrap();
-    let failed: Result<u32, _> = bad
-        .step("charge", || async {
-            Err(DurableError::custom("card declined <b>bold</b>"))
-        })
-        .await;
-    assert!(failed.is_err());
-    bad.fail("charge failed").await.unwrap();
-    Ctx::start_with_key(db, HOSTILE, HOSTILE, None)
-        .await
-        .unwrap()
-        .complete(&0)
-        .await
-        .unwrap();
-    let client = Client::new(db);
-    client
-        .declare_queue(&Queue::new("mail").concurrency(4))
-        .await
-        .unwrap();
-    client
-        .enqueue(
-            "mailer",
-            &1,
-            EnqueueOptions::new().key("mail-1").queue("mail"),
-        )
-        .await
-        .unwrap();
-    let live = Ctx::start_with_key(db, "approval", "approval-live", None)
-        .await
-        .unwrap();
-    let _: u32 = live.step("ask", || async { Ok(1) }).await.unwrap();
-    (bad.task_id(), live)
-}
-
 #[tokio::test]
 async fn the_ui_end_to_end() {
     let file = std::env::temp_dir().join(format!("durable-ui-{}.db", Uuid::new_v4().simple()));
     let url = format!("sqlite://{}", file.display());
     let db = durable::connect(&url).await.unwrap();
-    let (bad, live) = seed(&db).await;
+    let support::seed::Seeded { failed: bad, live } = support::seed::seed(&db, HOSTILE).await;
     let (_server, base) = serve(&url);
     let (_driver, driver_url) = chromedriver().await;
     let profile =
@@ -352,7 +297,7 @@ async fn the_ui_end_to_end() {
     until(&b, "the running workflow", "document.querySelector('[data-testid=workflow-status]') && document.querySelector('[data-testid=workflow-status]').textContent.includes('RUNNING')").await;
     let _: u32 = live.step("decide", || async { Ok(2) }).await.unwrap();
     live.complete(&"approved").await.unwrap();
-    until(&b, "the live update", "document.querySelector('[data-testid=workflow-status]').textContent.includes('COMPLETED') && document.querySelectorAll('[data-testid=step-row]').length === 2").await;
+    until(&b, "the live update", "document.querySelector('[data-testid=workflow-status]').textContent.includes('COMPLETED') && document.querySelectorAll('[data-testid=step-row]').length === 3").await;
 
     // The queue page.
     click(&b, "[data-testid=nav-queues]").await;

@@ -29,6 +29,16 @@ pub(crate) struct Database {
     pub(crate) database: Option<String>,
 }
 
+/// The arguments of a `list` command: where, and whether as JSON.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ListArgs {
+    #[command(flatten)]
+    pub(crate) database: Database,
+    /// A JSON array instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 impl Database {
     /// A client on the database, or a usage error naming where to look.
     pub(crate) async fn client(&self) -> Result<Client> {

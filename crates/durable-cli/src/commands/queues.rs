@@ -3,7 +3,7 @@
 
 use durable::QueueInfo;
 
-use super::Database;
+use super::ListArgs;
 use super::output::{json, table};
 use crate::error::Result;
 
@@ -12,15 +12,6 @@ use crate::error::Result;
 pub(crate) enum QueuesCommand {
     /// List queues: running, queued, waiting and paused against the limits.
     List(ListArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub(crate) struct ListArgs {
-    #[command(flatten)]
-    database: Database,
-    /// A JSON array instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
 /// Run `durable queues ...`.

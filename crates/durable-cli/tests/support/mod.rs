@@ -2,6 +2,8 @@
 //! its stdout when it succeeded, and a fresh database on either backend.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod seed;
+
 use std::future::Future;
 use std::process::{Command, Output};
 

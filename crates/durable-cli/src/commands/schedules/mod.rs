@@ -4,8 +4,8 @@
 
 use durable::{CatchUp, Schedule, ScheduleInfo};
 
-use super::Database;
 use super::output::{json, table, time};
+use super::{Database, ListArgs};
 use crate::error::{CliError, Result};
 
 /// `durable schedules ...`.
@@ -33,15 +33,6 @@ pub(crate) struct NameArgs {
     database: Database,
     /// The schedule's name.
     name: String,
-}
-
-#[derive(Debug, clap::Args)]
-pub(crate) struct ListArgs {
-    #[command(flatten)]
-    database: Database,
-    /// A JSON array instead of a table.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use durable::{Client, Ctx, DurableError, EnqueueOptions, Queue, Schedule, Uuid};
+use durable::{Client, Uuid};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -59,74 +59,19 @@ fn error(reply: &(StatusCode, Value), status: StatusCode, code: &str) -> String 
     reply.1["error"]["message"].as_str().unwrap().to_string()
 }
 
-/// Two completed orders, a failed one with a child, a hostile name, a
-/// running inline workflow with an event, queued work and a schedule.
-async fn seed(db: &durable::sea_orm::DatabaseConnection) -> (Uuid, Ctx) {
-    durable::init(db).await.unwrap();
-    for i in 0..2 {
-        let ctx = Ctx::start_with_key(db, "order", &format!("order-{i}"), None)
-            .await
-            .unwrap();
-        let _: u32 = ctx.step("charge", || async { Ok(1) }).await.unwrap();
-        ctx.complete(&i).await.unwrap();
-    }
-    let bad = Ctx::start_with_key(db, "order", "order-bad", None)
-        .await
-        .unwrap();
-    bad.child("receipt", None)
-        .await
-        .unwrap()
-        .complete(&"r")
-        .await
-        .unwrap();
-    let failed: Result<u32, _> = bad
-        .step("charge", || async {
-            Err(DurableError::custom("card declined"))
-        })
-        .await;
-    assert!(failed.is_err());
-    bad.fail("charge failed").await.unwrap();
-    Ctx::start_with_key(db, HOSTILE, HOSTILE, None)
-        .await
-        .unwrap()
-        .complete(&0)
-        .await
-        .unwrap();
-    let live = Ctx::start_with_key(db, "approval", "approval-1", None)
-        .await
-        .unwrap();
-    live.set_event("progress", &json!({"done": 2}))
-        .await
-        .unwrap();
-    let client = Client::new(db);
-    client
-        .declare_queue(&Queue::new("mail").concurrency(4))
-        .await
-        .unwrap();
-    client
-        .enqueue(
-            "mailer",
-            &1,
-            EnqueueOptions::new().key("mail-1").queue("mail"),
-        )
-        .await
-        .unwrap();
-    client
-        .declare_schedule(&Schedule::new("nightly", "0 0 3 * * *", "report"))
-        .await
-        .unwrap();
-    (bad.task_id(), live)
-}
+/// The seed the browser test uses too.
+#[path = "../../../tests/support/seed.rs"]
+mod seed;
 
 async fn every_route(url: String) {
     let db = durable::connect(&url).await.unwrap();
-    let (bad, live) = seed(&db).await;
+    let seed::Seeded { failed: bad, live } = seed::seed(&db, HOSTILE).await;
     let app = super::app(Client::new(&db), TOKEN, false);
 
     // Reads: lists with filters and pages, counts, by key, one, tree.
     let (status, all) = get(&app, "/api/v1/workflows?roots=true").await;
     assert_eq!(status, StatusCode::OK, "{all}");
-    assert_eq!(all["workflows"].as_array().unwrap().len(), 6, "{all}");
+    assert_eq!(all["workflows"].as_array().unwrap().len(), 7, "{all}");
     let (_, failed) = get(&app, "/api/v1/workflows?status=FAILED&status=CANCELLED").await;
     let keys: Vec<&str> = failed["workflows"]
         .as_array()
@@ -143,16 +88,16 @@ async fn every_route(url: String) {
         &format!("/api/v1/workflows?name=order&limit=2&direction=asc&after={next}"),
     )
     .await;
-    assert_eq!(rest["workflows"][0]["key"], "order-bad", "{rest}");
+    assert_eq!(rest["workflows"][0]["key"], "order-2", "{rest}");
     let (_, counts) = get(&app, "/api/v1/workflows/counts?roots=true").await;
-    assert_eq!(counts["counts"]["COMPLETED"], 3, "{counts}");
+    assert_eq!(counts["counts"]["COMPLETED"], 4, "{counts}");
     assert_eq!(
         (
             &counts["counts"]["FAILED"],
             &counts["counts"]["RUNNING"],
             &counts["total"]
         ),
-        (&json!(1), &json!(1), &json!(6))
+        (&json!(1), &json!(1), &json!(7))
     );
     let by_key = get(
         &app,
@@ -166,8 +111,8 @@ async fn every_route(url: String) {
         (&json!("FAILED"), &json!("charge failed"))
     );
     let (_, tree) = get(&app, &format!("/api/v1/workflows/{bad}/tree")).await;
-    assert_eq!(tree["steps"][0]["child"]["workflow"]["name"], "receipt");
-    assert_eq!(tree["steps"][1]["error"], "card declined");
+    assert_eq!(tree["steps"][1]["child"]["workflow"]["name"], "receipt");
+    assert_eq!(tree["steps"][2]["error"], "card declined <b>bold</b>");
     // Read errors: unknown and malformed ids, bad filters, unknown keys and routes.
     let unknown = Uuid::new_v4();
     assert!(
@@ -321,7 +266,7 @@ async fn every_route(url: String) {
         get(&app, &format!("/api/v1/workflows/{fork_id}/tree"))
             .await
             .1["steps"][0]["key"],
-        "charge#0"
+        "reserve#0"
     );
     error(
         &post(
