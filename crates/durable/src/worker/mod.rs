@@ -8,6 +8,7 @@
 //! interval, whichever comes first. Notifications are only hints: the poll
 //! always runs.
 
+mod announce;
 mod claim;
 
 use std::future::Future;
@@ -346,6 +347,7 @@ impl Worker {
         }
         inner.ensure_registered().await?;
         let wake = Arc::new(Notify::new());
+        let announcer = Arc::new(announce::Announcer::new(store.clone()));
         let listener = {
             let (store, wake) = (store.clone(), wake.clone());
             tokio::spawn(
@@ -388,6 +390,11 @@ impl Worker {
         };
         let rounds = async {
             let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
+            // Inline roots to take over (of dead executors, or due to wake
+            // up) are looked for once a poll interval, not in every round:
+            // rounds follow every finished workflow, and the look is a
+            // transaction of its own that almost always finds nothing.
+            let mut checked_orphans = tokio::time::Instant::now() - self.poll;
             let mut stray = false;
             loop {
                 // On one host a dead process is known at once (elsewhere
@@ -413,7 +420,11 @@ impl Worker {
                     continue;
                 }
                 let mut claimed_any = false;
-                let (claims, failed) = self.claim_round(&slots, &filter).await;
+                let orphans = checked_orphans.elapsed() >= self.poll;
+                if orphans {
+                    checked_orphans = tokio::time::Instant::now();
+                }
+                let (claims, failed) = self.claim_round(&slots, &filter, orphans).await;
                 if failed {
                     // The database failed us: renew the lease now, and let
                     // the next round come after a pause with jitter rather
@@ -437,7 +448,7 @@ impl Worker {
                                 self.registry.clone(),
                                 row,
                                 (permits, registered),
-                                (wake.clone(), self.max_recoveries),
+                                (wake.clone(), self.max_recoveries, announcer.clone()),
                             )
                             .in_current_span(),
                         );
@@ -513,11 +524,16 @@ impl Worker {
         Ok(())
     }
 
-    /// Claim what there is room for in every served queue, and orphaned
-    /// inline workflows, within one budget of free slots, and whether any
-    /// claim failed. Errors are logged: the next round tries again.
+    /// Claim what there is room for in every served queue, and (with
+    /// `orphans`) inline roots to take over, within one budget of free
+    /// slots, and whether any claim failed. Errors are logged: the next round tries again.
     #[tracing::instrument(name = "claim", skip_all, fields(claimed = tracing::field::Empty))]
-    async fn claim_round(&self, slots: &Semaphore, filter: &ClaimFilter<'_>) -> (Claimed, bool) {
+    async fn claim_round(
+        &self,
+        slots: &Semaphore,
+        filter: &ClaimFilter<'_>,
+        orphans: bool,
+    ) -> (Claimed, bool) {
         let mut claimed = Vec::new();
         let mut failed = false;
         let me = self.executor.id();
@@ -539,7 +555,7 @@ impl Worker {
                 }
             }
         }
-        if free > 0 {
+        if orphans && free > 0 {
             match store.claim_orphans(me, free, filter).await {
                 Ok(rows) => {
                     crate::telemetry::recovered("orphan", rows.len());
@@ -588,7 +604,7 @@ async fn run_one(
     registry: Arc<Registry>,
     row: WorkflowRow,
     (_permits, registered): (claim::Permits, claim::Registered),
-    (wake, max_recoveries): (Arc<Notify>, u32),
+    (wake, max_recoveries, announcer): (Arc<Notify>, u32, Arc<announce::Announcer>),
 ) {
     let (id, name) = (row.id, row.name.clone());
     tracing::debug!(workflow.id = %id, epoch = row.lease_epoch, "claimed");
@@ -599,7 +615,6 @@ async fn run_one(
         tracing::error!(workflow.id = %id, workflow.name = %name, "claimed a workflow with no function");
         return;
     };
-    let store = executor.store.clone();
     let ctx = Ctx::claimed(executor, row, false);
     let result = match ctx.refuse_if_poisoned(max_recoveries).await {
         Ok(()) => crate::runner::run(workflow, ctx).await,
@@ -615,10 +630,8 @@ async fn run_one(
         }
     }
     // A slot of the queue is free: other workers may claim now.
-    if let Some(queue) = queue
-        && let Err(err) = store.notify(&queue).await
-    {
-        tracing::debug!(error = %err, "notify failed");
+    if let Some(queue) = queue {
+        announcer.slot_freed(&queue).await;
     }
     wake.notify_one();
 }
