@@ -85,7 +85,9 @@ const POSTGRES: SeedSql = SeedSql {
 /// SQLite's numbered rows: the common table expressions `n(g)`, the
 /// numbers from placeholder `$first` to `$last` (a recursive counter), and
 /// `ids(g, u)`, each with a random version-4 UUID as hyphenated text (as
-/// SQLite stores ids).
+/// SQLite stores ids). `ids` is `MATERIALIZED`: folded into the `INSERT`,
+/// SQLite would copy the `randomblob` expression into each column that
+/// reads `u`, and a row's `id` and `root_id` would differ.
 macro_rules! numbered_ids {
     ($first:literal, $last:literal) => {
         concat!(
@@ -93,7 +95,7 @@ macro_rules! numbered_ids {
             $first,
             " UNION ALL SELECT g + 1 FROM n WHERE g < ",
             $last,
-            "), ids(g, u) AS (SELECT g, lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
+            "), ids(g, u) AS MATERIALIZED (SELECT g, lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || \
              substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) || '-' || \
              hex(randomblob(6))) FROM n)"
         )

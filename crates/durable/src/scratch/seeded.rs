@@ -103,6 +103,30 @@ async fn finished_rows_spread_over_names_and_outcomes(db: DatabaseConnection) {
     assert_eq!((w.created_at_ms, w.finished_at_ms), (1_001, Some(1_006)));
 }
 
+/// Every seeded row is a root of its own (`root_id = id`), so the engine's
+/// tree reads and retention see it whole: purging the finished ones
+/// deletes them all.
+async fn seeded_rows_are_roots_and_purge(db: DatabaseConnection) {
+    let rows = Finished::new("old-", 1_000).names(2).key_prefix("o-");
+    assert_eq!(seed::finished(&db, &rows, 1..=30).await.unwrap(), 30);
+    let roots = Roots::new("fresh").key_prefix("f-");
+    assert_eq!(seed::completed(&db, &roots, 1..=5).await.unwrap(), 5);
+    let client = Client::new(&db);
+    let page = client.list(&WorkflowQuery::new().limit(100)).await.unwrap();
+    assert_eq!(page.workflows.len(), 35);
+    for w in &page.workflows {
+        assert_eq!(w.root_id, w.id, "{} is a root of its own", w.key);
+        assert!(client.tree(w.id).await.is_ok(), "{} reads as a tree", w.key);
+    }
+    // The 30 finished in 1970 are purged; the 5 finished now stay.
+    let purged = client
+        .purge_finished(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(purged, 30);
+    assert_eq!(client.count(&WorkflowQuery::new()).await.unwrap(), 5);
+}
+
 async fn a_seeded_history_replays(db: DatabaseConnection) {
     let steps = seed::HISTORY_CHUNK + 3;
     let ctx = Ctx::start_with_key(&db, "long", "long-1", None)
@@ -182,4 +206,5 @@ on_both_backends!(
     finished_rows_spread_over_names_and_outcomes,
     a_seeded_history_replays,
     sleeps_are_observed,
+    seeded_rows_are_roots_and_purge,
 );
