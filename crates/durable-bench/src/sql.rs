@@ -34,11 +34,19 @@ pub(crate) const POSTGRES_FLUSH_STATS: &str = "SELECT 1 FROM pg_stat_force_next_
 /// statistics at once (so each read adds exactly one transaction):
 /// committed transactions, the next transaction id (ids go to writing
 /// transactions only), WAL syncs and the WAL position (its bytes, read
-/// from the position: exact, nothing to publish).
+/// from the position: exact, nothing to publish). Then what tells a
+/// window that the server's own maintenance wrote in it (its transaction
+/// ids and WAL count with ours): the vacuums and analyzes done so far in
+/// this database, and whether an autovacuum worker is at work anywhere.
 pub(crate) const POSTGRES_COUNTERS: &str = "SELECT d.xact_commit, \
      pg_snapshot_xmax(pg_current_snapshot())::TEXT::BIGINT, \
      (SELECT w.wal_sync FROM pg_stat_wal w), \
-     (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::BIGINT \
+     (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::BIGINT, \
+     (SELECT COALESCE(SUM(t.vacuum_count + t.autovacuum_count \
+        + t.analyze_count + t.autoanalyze_count), 0)::BIGINT \
+        FROM pg_stat_all_tables t), \
+     EXISTS (SELECT 1 FROM pg_stat_activity a \
+        WHERE a.backend_type = 'autovacuum worker') \
      FROM pg_stat_database d, pg_stat_force_next_flush() \
      WHERE d.datname = current_database()";
 

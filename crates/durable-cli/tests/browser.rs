@@ -307,14 +307,16 @@ async fn the_ui_end_to_end() {
         "document.querySelector('[data-testid=queue-row][data-name=mail]')",
     )
     .await;
-    let row = eval(
+    let cells = eval(
         &b,
-        "document.querySelector('[data-testid=queue-row][data-name=mail]').textContent",
+        "[...document.querySelectorAll('[data-testid=queue-row][data-name=mail] td')].map(td => td.textContent.trim())",
     )
     .await;
-    assert!(
-        row.as_str().unwrap().contains('4'),
-        "the limit shows: {row}"
+    // name, running / limit, limit, per key, queued, waiting, rate
+    assert_eq!(
+        cells,
+        json!(["mail", "0 / 4", "4", "none", "1", "0", "none"]),
+        "the mail queue's row"
     );
     screenshot(&b, "ui-queues.png").await;
 

@@ -85,16 +85,20 @@ async fn probe_postgres(url: &str) -> Result<(), DurableError> {
         DurableError::InvalidInput(format!("the PostgreSQL URL cannot be read: {e}"))
     })?;
     let server = format!("{}:{}", options.get_host(), options.get_port());
-    let failed = |reason: String| DurableError::ConnectFailed {
+    let failed = |reason: String, transient: bool| DurableError::ConnectFailed {
         server: server.clone(),
         reason,
+        transient,
     };
     match tokio::time::timeout(CONNECT_DEADLINE, PgConnection::connect_with(&options)).await {
-        Err(_) => Err(failed(format!(
-            "no answer within {} s",
-            CONNECT_DEADLINE.as_secs()
-        ))),
-        Ok(Err(err)) => Err(failed(err.to_string())),
+        Err(_) => Err(failed(
+            format!("no answer within {} s", CONNECT_DEADLINE.as_secs()),
+            true,
+        )),
+        Ok(Err(err)) => Err(failed(
+            err.to_string(),
+            crate::error::is_transient_sqlx(&err),
+        )),
         Ok(Ok(connection)) => {
             let _ = connection.close().await;
             Ok(())

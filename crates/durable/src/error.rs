@@ -35,7 +35,7 @@ use uuid::Uuid;
 ///     DurableError::SchemaMissing { detail } => {
 ///         eprintln!("run `durable migrate` or call durable::init first ({detail})")
 ///     }
-///     DurableError::ConnectFailed { server, reason } => {
+///     DurableError::ConnectFailed { server, reason, .. } => {
 ///         eprintln!("database server {server} is unreachable: {reason}")
 ///     }
 ///     _ if err.is_transient() => eprintln!("a passing database error, try again: {err}"),
@@ -50,15 +50,19 @@ pub enum DurableError {
     #[error("database error: {0}")]
     Db(DbErr),
     /// [`crate::connect`] could not open a first connection to the server:
-    /// it is down, the host or port is wrong, or it refused the user or
-    /// the database. Not transient: fix the URL or start the server, then
-    /// connect again.
+    /// it is down or starting, the host or port is wrong, or it refused the
+    /// user or the database. Transient ([`DurableError::is_transient`]) when
+    /// trying again later may succeed (no answer, a refused or lost
+    /// connection, a server starting or shutting down); not when the URL
+    /// is wrong (an unknown database, a refused password).
     #[error("cannot connect to the database server at {server}: {reason}")]
     ConnectFailed {
         /// `host:port` from the URL (never the password).
         server: String,
         /// What the connection attempt said.
         reason: String,
+        /// Whether connecting again later may succeed.
+        transient: bool,
     },
     /// The `durable` tables are not in this database (or not in the
     /// schema the connection's `search_path` names): nothing was written.
@@ -277,6 +281,7 @@ impl DurableError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Db(err) => is_transient_db(err),
+            Self::ConnectFailed { transient, .. } => *transient,
             _ => false,
         }
     }
@@ -327,8 +332,13 @@ pub(crate) fn is_transient_db(err: &DbErr) -> bool {
     let RuntimeErr::SqlxError(sqlx_err) = runtime else {
         return false;
     };
+    is_transient_sqlx(sqlx_err)
+}
+
+/// [`is_transient_db`] for a driver error.
+pub(crate) fn is_transient_sqlx(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
-    match sqlx_err.as_ref() {
+    match err {
         E::Io(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_) => true,
         E::Database(db) => db.code().is_some_and(|code| {
             // PostgreSQL: serialization failure, deadlock, connection

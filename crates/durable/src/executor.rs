@@ -143,7 +143,7 @@ impl Executor {
     pub async fn recover(&self) -> Result<Vec<Uuid>, DurableError> {
         self.core.expire_gone_owners().await?;
         let released = self.core.store.release_dead().await?;
-        crate::telemetry::recovered("released", released.len());
+        crate::telemetry::recovered(released.len());
         if !released.is_empty() {
             tracing::info!(
                 count = released.len(),

@@ -64,7 +64,11 @@ pub(crate) async fn run(workflow: ErasedWorkflow, mut ctx: Ctx) -> Result<(), Du
     let finisher = ctx.finisher();
     let input = ctx.found.input.clone();
     let id = ctx.id;
+    // A trace of its own: not a child of the worker's long-lived span,
+    // which ends only at shutdown (an exporter would hold the run's
+    // trace open until then).
     let span = tracing::info_span!(
+        parent: None,
         "workflow.run",
         workflow.id = %id,
         workflow.name = %ctx.found.name,

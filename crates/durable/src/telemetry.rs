@@ -12,8 +12,8 @@
 //! | `durable_step_retries_total` | counter | | failed attempts of `step_with_retry` that will be tried again |
 //! | `durable_workflows_finished_total` | counter | `status` | workflows this process completed or failed |
 //! | `durable_workflows_claimed_total` | counter | `queue` | workflows a worker claimed (`inline` for inline roots of dead executors) |
-//! | `durable_claim_lag_seconds` | histogram | `queue` | from when a claimed workflow became due (created, or its delay or wake-up) to its claim, by this process's clock |
-//! | `durable_recoveries_total` | counter | `how` (`orphan`, `released`) | workflows taken over from executors that died |
+//! | `durable_claim_lag_seconds` | histogram | `queue` | from when a workflow became due (created, or its delay ran out) to its first claim, by this process's clock |
+//! | `durable_recoveries_total` | counter | | workflows released by `Executor::recover` from executors that died (takeovers by a worker's claim show in each workflow's `recoveries`) |
 //! | `durable_lease_losses_total` | counter | | times this process found its lease lapsed, or a write fenced by a newer owner |
 //!
 //! Spans: `workflow.run` (a registered workflow's run, with `workflow.id`,
@@ -53,17 +53,21 @@ pub(crate) fn workflow_finished(status: Status) {
     metrics::counter!("durable_workflows_finished_total", "status" => status.as_str()).increment(1);
 }
 
-/// A worker claimed a workflow that had been due for `lag`.
-pub(crate) fn claimed(queue: Option<&str>, lag: Duration) {
+/// A worker claimed a workflow; on its first claim, one that had been due
+/// for `lag`.
+pub(crate) fn claimed(queue: Option<&str>, lag: Option<Duration>) {
     let queue = queue.unwrap_or("inline").to_string();
     metrics::counter!("durable_workflows_claimed_total", "queue" => queue.clone()).increment(1);
-    metrics::histogram!("durable_claim_lag_seconds", "queue" => queue).record(lag.as_secs_f64());
+    if let Some(lag) = lag {
+        metrics::histogram!("durable_claim_lag_seconds", "queue" => queue)
+            .record(lag.as_secs_f64());
+    }
 }
 
-/// Workflows taken over from executors that died.
-pub(crate) fn recovered(how: &'static str, n: usize) {
+/// Workflows released from executors that died.
+pub(crate) fn recovered(n: usize) {
     if n > 0 {
-        metrics::counter!("durable_recoveries_total", "how" => how).increment(n as u64);
+        metrics::counter!("durable_recoveries_total").increment(n as u64);
     }
 }
 

@@ -88,6 +88,9 @@ async fn one_backend(backend: Backend, snapshotter: &Snapshotter, spans: &Spans)
         let a = a.clone();
         async move {
             let first: u32 = ctx.step("first", || async move { Ok(n) }).await?;
+            let _: u32 = ctx
+                .transaction("record", |_tx| Box::pin(async move { Ok(1u32) }))
+                .await?;
             ctx.step_with_retry("flaky", RetryPolicy::fixed(3, Duration::ZERO), || {
                 let a = a.clone();
                 async move {
@@ -120,6 +123,13 @@ async fn one_backend(backend: Backend, snapshotter: &Snapshotter, spans: &Spans)
             &[("kind", "STEP"), ("outcome", "completed")]
         ),
         2
+    );
+    assert_eq!(
+        n(
+            "durable_steps_total",
+            &[("kind", "TRANSACTION"), ("outcome", "completed")]
+        ),
+        1
     );
     assert_eq!(n("durable_step_retries_total", &[]), 1);
     assert_eq!(
@@ -167,7 +177,11 @@ async fn one_backend(backend: Backend, snapshotter: &Snapshotter, spans: &Spans)
         .iter()
         .filter(|(name, _, fields)| name == "step" && fields.get("workflow.id") == Some(&id))
         .collect();
-    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert_eq!(
+        run.1, None,
+        "a run is a trace of its own, not inside the worker's span"
+    );
     for (_, parent, _) in &steps {
         assert_eq!(
             parent.as_deref(),
@@ -178,7 +192,8 @@ async fn one_backend(backend: Backend, snapshotter: &Snapshotter, spans: &Spans)
     assert!(
         spans
             .iter()
-            .any(|(name, parent, _)| name == "claim" && parent.as_deref() == Some("worker"))
+            .any(|(name, parent, _)| name == "claim" && parent.is_none()),
+        "claim rounds are traces of their own"
     );
 }
 

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use super::Client;
+use crate::codec;
 use crate::error::DurableError;
 use crate::read::{WorkflowSummary, WorkflowTree};
 use crate::status::Status;
@@ -199,6 +200,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn workflow_by_key(&self, key: &str) -> Result<WorkflowSummary, DurableError> {
+        codec::check_name("workflow key", key)?;
         let row = self
             .store
             .root_by_key(key)

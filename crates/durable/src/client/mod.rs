@@ -301,6 +301,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn handle_by_key(&self, key: &str) -> Result<WorkflowHandle, DurableError> {
+        codec::check_name("workflow key", key)?;
         let row = self
             .store
             .root_by_key(key)

@@ -121,6 +121,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn pause_schedule(&self, name: &str) -> Result<(), DurableError> {
+        codec::check_name("schedule", name)?;
         if !self.store.set_schedule_paused(name, true, None).await? {
             return Err(DurableError::ScheduleNotFound(name.to_string()));
         }
@@ -163,6 +164,7 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub async fn delete_schedule(&self, name: &str) -> Result<(), DurableError> {
+        codec::check_name("schedule", name)?;
         if !self.store.delete_schedule(name).await? {
             return Err(DurableError::ScheduleNotFound(name.to_string()));
         }
@@ -221,6 +223,7 @@ impl Client {
     }
 
     async fn schedule_row(&self, name: &str) -> Result<ScheduleRow, DurableError> {
+        codec::check_name("schedule", name)?;
         self.store
             .schedule(name)
             .await?

@@ -124,7 +124,6 @@ impl Ctx {
                 return self.settle(&call, Err(error), &run, max_retries).await;
             }
             let retry = retry_count + 1;
-            crate::telemetry::step_retried();
             tracing::debug!(workflow.id = %self.id, step = %call.key, retry, error = %error, "step failed; will retry");
             let mut cp = self.checkpoint(
                 &call,
@@ -138,6 +137,7 @@ impl Ctx {
             if let Some(entry) = self.commit(&call, &cp).await? {
                 return self.replay(&call, entry);
             }
+            crate::telemetry::step_retried();
             let wait = policy.backoff(u32::try_from(retry).unwrap_or(u32::MAX));
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
@@ -213,6 +213,7 @@ impl Ctx {
         match within(self.executor.statement_deadline(), tx.commit()).await {
             Ok(()) => {
                 faults::reach(Point::StepCommitted);
+                crate::telemetry::step_recorded(call.kind, Status::Completed);
                 tracing::debug!(workflow.id = %self.id, step = %call.key, "transaction step committed");
                 Ok(value)
             }
@@ -220,6 +221,7 @@ impl Ctx {
             Err(err) if is_connection_lost(&err) => {
                 match self.store.entry(self.id, call.position).await? {
                     Some(entry) if entry.status == Status::Completed && entry.key == call.key => {
+                        crate::telemetry::step_recorded(call.kind, Status::Completed);
                         Ok(value)
                     }
                     _ => Err(err.into()),

@@ -182,7 +182,7 @@ impl ExecutorCore {
                 self.prove_from(sent);
                 let task = tokio::spawn(tracing::Instrument::instrument(
                     heartbeat(Arc::downgrade(self), self.lease / 3, self.nudge.clone()),
-                    tracing::info_span!("heartbeat", executor = %self.id),
+                    tracing::info_span!(parent: None, "heartbeat", executor = %self.id),
                 ));
                 *self.heartbeat.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
                 Ok::<_, DurableError>(())

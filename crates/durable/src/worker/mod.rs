@@ -350,24 +350,23 @@ impl Worker {
         let announcer = Arc::new(announce::Announcer::new(store.clone()));
         let listener = {
             let (store, wake) = (store.clone(), wake.clone());
-            tokio::spawn(
-                async move { store.listen(wake).await }
-                    .instrument(tracing::info_span!("worker.listen", executor = %inner.id)),
-            )
+            tokio::spawn(async move { store.listen(wake).await }.instrument(
+                tracing::info_span!(parent: None, "worker.listen", executor = %inner.id),
+            ))
         };
         let retention = self.retention.map(|older_than| {
             let store = store.clone();
             tokio::spawn(
-                async move { purge_now_and_then(store, older_than).await }
-                    .instrument(tracing::info_span!("worker.retention", executor = %inner.id)),
+                async move { purge_now_and_then(store, older_than).await }.instrument(
+                    tracing::info_span!(parent: None, "worker.retention", executor = %inner.id),
+                ),
             )
         });
         let scheduler = self.fire_schedules.then(|| {
             let store = store.clone();
-            tokio::spawn(
-                async move { fire_now_and_then(store).await }
-                    .instrument(tracing::info_span!("worker.schedules", executor = %inner.id)),
-            )
+            tokio::spawn(async move { fire_now_and_then(store).await }.instrument(
+                tracing::info_span!(parent: None, "worker.schedules", executor = %inner.id),
+            ))
         });
         let slots = Arc::new(Semaphore::new(self.slots));
         let in_flight = Arc::new(claim::InFlight::default());
@@ -391,10 +390,13 @@ impl Worker {
         let rounds = async {
             let mut checked_owners = tokio::time::Instant::now() - OWNER_CHECK;
             // Inline roots to take over (of dead executors, or due to wake
-            // up) are looked for once a poll interval, not in every round:
-            // rounds follow every finished workflow, and the look is a
-            // transaction of its own that almost always finds nothing.
+            // up) are looked for after a wake-up from outside (a message or
+            // a child's finish may have woken one) and otherwise once a poll
+            // interval, not in every round: rounds follow every finished
+            // workflow, and the look is a transaction of its own that almost
+            // always finds nothing.
             let mut checked_orphans = tokio::time::Instant::now() - self.poll;
+            let mut woken = false;
             let mut stray = false;
             loop {
                 // On one host a dead process is known at once (elsewhere
@@ -420,7 +422,8 @@ impl Worker {
                     continue;
                 }
                 let mut claimed_any = false;
-                let orphans = checked_orphans.elapsed() >= self.poll;
+                let orphans = woken || checked_orphans.elapsed() >= self.poll;
+                woken = false;
                 if orphans {
                     checked_orphans = tokio::time::Instant::now();
                 }
@@ -448,7 +451,7 @@ impl Worker {
                                 self.registry.clone(),
                                 row,
                                 (permits, registered),
-                                (wake.clone(), self.max_recoveries, announcer.clone()),
+                                (self.max_recoveries, announcer.clone()),
                             )
                             .in_current_span(),
                         );
@@ -479,19 +482,20 @@ impl Worker {
                 };
                 // `biased`: the order of the branches is fixed (stop first),
                 // so a seeded simulation replays the same schedule.
-                tokio::select! {
+                // A finished workflow wakes the loop through `join_next`.
+                woken = tokio::select! {
                     biased;
                     () = stop.notified() => break,
-                    () = wake.notified(), if !failed => {}
-                    () = tokio::time::sleep(pause) => {}
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                }
+                    () = wake.notified(), if !failed => true,
+                    () = tokio::time::sleep(pause) => false,
+                    Some(_) = tasks.join_next(), if !tasks.is_empty() => false,
+                };
             }
         };
         // Everything the loop logs names this worker's executor.
         let rounds = tracing::Instrument::instrument(
             rounds,
-            tracing::info_span!("worker", executor = %inner.id),
+            tracing::info_span!(parent: None, "worker", executor = %inner.id),
         );
         tokio::join!(watch, rounds);
         tracing::info!(executor = %inner.id, running = tasks.len(), "worker shutting down");
@@ -527,7 +531,9 @@ impl Worker {
     /// Claim what there is room for in every served queue, and (with
     /// `orphans`) inline roots to take over, within one budget of free
     /// slots, and whether any claim failed. Errors are logged: the next round tries again.
-    #[tracing::instrument(name = "claim", skip_all, fields(claimed = tracing::field::Empty))]
+    // A short trace of its own at debug level: a round runs every poll
+    // interval, mostly claiming nothing.
+    #[tracing::instrument(name = "claim", parent = None, level = "debug", skip_all, fields(claimed = tracing::field::Empty))]
     async fn claim_round(
         &self,
         slots: &Semaphore,
@@ -557,10 +563,7 @@ impl Worker {
         }
         if orphans && free > 0 {
             match store.claim_orphans(me, free, filter).await {
-                Ok(rows) => {
-                    crate::telemetry::recovered("orphan", rows.len());
-                    claimed.push((None, rows));
-                }
+                Ok(rows) => claimed.push((None, rows)),
                 Err(err) => {
                     failed = true;
                     tracing::warn!(error = %err, "claiming orphaned workflows failed");
@@ -570,11 +573,15 @@ impl Worker {
         let now_ms = epoch_ms_now();
         let mut count = 0;
         for row in claimed.iter().flat_map(|(_, rows)| rows) {
-            let due_ms = row
-                .available_ms
-                .unwrap_or(row.created_ms)
-                .max(row.created_ms);
-            let lag = Duration::from_millis(u64::try_from(now_ms - due_ms).unwrap_or(0));
+            // The lag of a first claim only: a row woken, retried or taken
+            // over has no record of when it became claimable again.
+            let lag = (row.attempts == 1).then(|| {
+                let due_ms = row
+                    .available_ms
+                    .unwrap_or(row.created_ms)
+                    .max(row.created_ms);
+                Duration::from_millis(u64::try_from(now_ms - due_ms).unwrap_or(0))
+            });
             crate::telemetry::claimed(row.queue.as_deref(), lag);
             count += 1;
         }
@@ -598,13 +605,14 @@ fn epoch_ms_now() -> i64 {
 }
 
 /// Run one claimed workflow's registered function to its end and record
-/// the outcome (the runner shared with `Client::run`), then wake the loop.
+/// the outcome (the runner shared with `Client::run`); the loop learns of
+/// the free slot when the task ends.
 async fn run_one(
     executor: Arc<ExecutorCore>,
     registry: Arc<Registry>,
     row: WorkflowRow,
     (_permits, registered): (claim::Permits, claim::Registered),
-    (wake, max_recoveries, announcer): (Arc<Notify>, u32, Arc<announce::Announcer>),
+    (max_recoveries, announcer): (u32, Arc<announce::Announcer>),
 ) {
     let (id, name) = (row.id, row.name.clone());
     tracing::debug!(workflow.id = %id, epoch = row.lease_epoch, "claimed");
@@ -633,7 +641,6 @@ async fn run_one(
     if let Some(queue) = queue {
         announcer.slot_freed(&queue).await;
     }
-    wake.notify_one();
 }
 
 /// How often a worker with a retention purges.

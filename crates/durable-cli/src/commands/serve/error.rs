@@ -28,8 +28,9 @@ pub(crate) struct ErrorBody {
 /// What went wrong: a stable code for programs, a message for people.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
-    /// `bad_request`, `unauthorized`, `not_found`, `conflict`,
-    /// `payload_too_large`, `unavailable` or `internal`.
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `method_not_allowed`, `conflict`, `payload_too_large`,
+    /// `unavailable` or `internal`.
     code: &'static str,
     message: String,
 }
@@ -57,6 +58,8 @@ impl ApiError {
         match self.status {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::UNAUTHORIZED => "unauthorized",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
             StatusCode::NOT_FOUND => "not_found",
             StatusCode::CONFLICT => "conflict",
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
@@ -111,6 +114,12 @@ impl From<PathRejection> for ApiError {
         // A malformed id is a bad request for a resource that cannot
         // exist: a 404, as an unknown id.
         Self::new(StatusCode::NOT_FOUND, rejection.body_text())
+    }
+}
+
+impl From<axum::extract::rejection::BytesRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::BytesRejection) -> Self {
+        Self::new(rejection.status(), rejection.body_text())
     }
 }
 

@@ -10,6 +10,7 @@
 mod assets;
 mod auth;
 mod error;
+mod guard;
 mod metrics;
 mod queues;
 #[cfg(test)]
@@ -51,6 +52,11 @@ pub(crate) struct ServeArgs {
     /// Ask the token of reads too (the UI asks for it once).
     #[arg(long)]
     protect_reads: bool,
+    /// A host name this server answers to besides localhost and IP
+    /// addresses (repeat for more): calls sent to other names are refused,
+    /// so a web page cannot reach the API through a name of its own.
+    #[arg(long = "allowed-host")]
+    allowed_hosts: Vec<String>,
 }
 
 /// What every handler shares.
@@ -61,6 +67,7 @@ pub(crate) struct AppState {
     protect_reads: bool,
     metrics: PrometheusHandle,
     counts: Arc<workflows::CountsCache>,
+    allowed_hosts: Arc<[String]>,
 }
 
 /// The OpenAPI document's frame: the paths come from the handlers.
@@ -85,13 +92,19 @@ impl utoipa::Modify for BearerToken {
 }
 
 /// The whole application: API, OpenAPI document, metrics and UI.
-pub(crate) fn app(client: Client, token: &str, protect_reads: bool) -> Router {
+pub(crate) fn app(
+    client: Client,
+    token: &str,
+    protect_reads: bool,
+    allowed_hosts: &[String],
+) -> Router {
     let state = AppState {
         client,
         token: Arc::from(token),
         protect_reads,
         metrics: metrics::recorder(),
         counts: Arc::default(),
+        allowed_hosts: Arc::from(allowed_hosts),
     };
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(workflows::routes())
@@ -108,6 +121,17 @@ pub(crate) fn app(client: Client, token: &str, protect_reads: bool) -> Router {
         )
         .route("/metrics", get(metrics::scrape))
         .fallback(|| async { error::ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "this route does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::fresh_counts,
+        ))
+        .layer(axum::middleware::from_fn(guard::deadline))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -118,6 +142,10 @@ pub(crate) fn app(client: Client, token: &str, protect_reads: bool) -> Router {
         .route("/assets/app.css", get(assets::app_css))
         .merge(guarded)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::known_host,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -170,10 +198,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<()> {
         .local_addr()
         .map_err(|e| CliError::io("the bound address", e))?;
     eprintln!("durable serve: http://{local}/ (API at /api/v1, metrics at /metrics)");
-    axum::serve(listener, app(client, &token, args.protect_reads))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| CliError::io("serving HTTP", e))
+    axum::serve(
+        listener,
+        app(client, &token, args.protect_reads, &args.allowed_hosts),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| CliError::io("serving HTTP", e))
 }
 
 /// Ctrl-C, or SIGTERM on Unix.

@@ -66,7 +66,7 @@ mod seed;
 async fn every_route(url: String) {
     let db = durable::connect(&url).await.unwrap();
     let seed::Seeded { failed: bad, live } = seed::seed(&db, HOSTILE).await;
-    let app = super::app(Client::new(&db), TOKEN, false);
+    let app = super::app(Client::new(&db), TOKEN, false, &[]);
 
     // Reads: lists with filters and pages, counts, by key, one, tree.
     let (status, all) = get(&app, "/api/v1/workflows?roots=true").await;
@@ -462,8 +462,129 @@ async fn every_route(url: String) {
         "{metrics}"
     );
 
+    // Every change needs the token; a method a route does not take is a
+    // JSON 405 (after the token, for changes); a NUL byte is a 400.
+    let some = Uuid::new_v4();
+    for (method, path) in [
+        ("POST", format!("/api/v1/workflows/{some}/pause")),
+        ("POST", format!("/api/v1/workflows/{some}/resume")),
+        ("POST", format!("/api/v1/workflows/{some}/cancel")),
+        ("POST", format!("/api/v1/workflows/{some}/retry")),
+        ("POST", format!("/api/v1/workflows/{some}/fork")),
+        ("POST", format!("/api/v1/workflows/{some}/messages")),
+        ("POST", "/api/v1/schedules/x/pause".to_string()),
+        ("POST", "/api/v1/schedules/x/resume".to_string()),
+        ("POST", "/api/v1/schedules/x/trigger".to_string()),
+        ("DELETE", "/api/v1/schedules/x".to_string()),
+        ("OPTIONS", format!("/api/v1/workflows/{some}/pause")),
+        ("PUT", "/api/v1/workflows".to_string()),
+    ] {
+        let reply = call(&app, method, &path, None, None).await;
+        error(&reply, StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    error(
+        &get(&app, &format!("/api/v1/workflows/{some}/pause")).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    error(
+        &call(&app, "PUT", "/api/v1/workflows", Some(TOKEN), None).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    error(
+        &get(&app, "/api/v1/workflows/by-key?key=a%00b").await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    error(
+        &get(&app, "/api/v1/schedules/a%00b/trigger").await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
+    error(
+        &post(&app, "/api/v1/schedules/a%00b/pause", None).await,
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+    );
+    let huge_retry = "x".repeat(3 * 1024 * 1024);
+    error(
+        &call(
+            &app,
+            "POST",
+            &format!("/api/v1/workflows/{bad}/retry"),
+            Some(TOKEN),
+            Some(huge_retry),
+        )
+        .await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
+
+    // Counts are kept a while, but a change forgets them.
+    let paused_before = get(&app, "/api/v1/workflows/counts").await.1["counts"]["PAUSED"].clone();
+    assert_eq!(paused_before, 0);
+    let (status, _) = post(
+        &app,
+        &format!("/api/v1/workflows/{}/pause", live.task_id()),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        get(&app, "/api/v1/workflows/counts").await.1["counts"]["PAUSED"],
+        1
+    );
+    assert_eq!(
+        post(
+            &app,
+            &format!("/api/v1/workflows/{}/resume", live.task_id()),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+
+    // Only this server's host names: another is refused (DNS rebinding).
+    for (host, allowed) in [
+        ("localhost:7070", true),
+        ("127.0.0.1:7070", true),
+        ("[::1]:7070", true),
+        ("evil.example", false),
+        ("ops.internal:7070", false),
+    ] {
+        let request = Request::builder()
+            .uri("/api/v1/queues")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap();
+        let status = app.clone().oneshot(request).await.unwrap().status();
+        let expected = if allowed {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(status, expected, "{host}");
+    }
+    let named = super::app(
+        Client::new(&db),
+        TOKEN,
+        false,
+        &["ops.internal".to_string()],
+    );
+    let request = Request::builder()
+        .uri("/api/v1/queues")
+        .header(header::HOST, "ops.internal:7070")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        named.oneshot(request).await.unwrap().status(),
+        StatusCode::OK
+    );
+
     // Reads protected on demand.
-    let guarded = super::app(Client::new(&db), TOKEN, true);
+    let guarded = super::app(Client::new(&db), TOKEN, true, &[]);
     error(
         &get(&guarded, "/api/v1/workflows").await,
         StatusCode::UNAUTHORIZED,
@@ -522,7 +643,7 @@ async fn postgres_every_route() {
 #[tokio::test]
 async fn the_document_names_every_route_and_the_page_its_policy() {
     let db = durable::connect("sqlite::memory:").await.unwrap();
-    let app = super::app(Client::new(&db), TOKEN, false);
+    let app = super::app(Client::new(&db), TOKEN, false, &[]);
     let (status, doc) = get(&app, "/api/v1/openapi.json").await;
     assert_eq!(status, StatusCode::OK);
     let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();

@@ -187,6 +187,11 @@ impl CountsCache {
             .map(|(_, counts)| counts.clone())
     }
 
+    /// Forget every count: a change went through.
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
     fn keep(&self, key: String, counts: Counts) {
         let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // Filters typed by hand make many keys: drop the stale ones.
@@ -293,8 +298,9 @@ pub(crate) struct RetryBody {
 async fn retry(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<Changed> {
+    let body = body?;
     // The body is optional: none means the defaults.
     let options: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
         RetryBody::default()
