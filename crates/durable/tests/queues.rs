@@ -586,7 +586,51 @@ async fn unregistered_workflows_are_left_alone(backend: Backend) {
     b.stop().await;
 }
 
+/// A queue declared without limits is claimed from in one statement; a
+/// concurrency limit declared later, while its workers run, holds for
+/// everything enqueued after it (the one-statement claim reads the limits
+/// itself and gives way to the claim transaction).
+async fn a_limit_declared_later_holds(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("later")).await;
+    let r = runs();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let w = Worker::new(&t.db, registry(&r, false)).concurrency(8);
+            run(w.queues(["later"]))
+        })
+        .collect();
+    let free = enqueue_n(&t.db, "free", 8, (2, 60), |_| {
+        EnqueueOptions::new().queue("later")
+    })
+    .await;
+    wait_all(&t.db, &free).await;
+    declare(&t.db, Queue::new("later").concurrency(2)).await;
+    let sampler = sampler(&t, "later");
+    let capped = enqueue_n(&t.db, "capped", 8, (2, 30), |_| {
+        EnqueueOptions::new().queue("later")
+    })
+    .await;
+    wait_all(&t.db, &capped).await;
+    let peaks = stop_sampler(sampler).await;
+    for w in workers {
+        w.stop().await;
+    }
+    let done = roots(&t.db).await;
+    let of = |prefix: &'static str| {
+        max_overlap(done.iter().filter(move |r| r.task_key.starts_with(prefix)))
+    };
+    assert!(
+        of("free") > 2,
+        "the unlimited queue ran {} at once",
+        of("free")
+    );
+    assert_eq!(of("capped"), 2, "after the limit");
+    assert!(peaks.all <= 2, "sampled peak after the limit {peaks:?}");
+}
+
 both_backends!(
+    a_limit_declared_later_holds,
     enqueue_race_creates_one_workflow,
     global_limit_holds_across_workers,
     per_executor_limit_holds,

@@ -213,6 +213,14 @@ pub(crate) struct QueueLimits {
     pub(crate) key_concurrency: Option<i32>,
 }
 
+impl QueueLimits {
+    /// No limit of any kind is declared (a rate without its period counts
+    /// as one here, though it limits nothing).
+    pub(crate) fn is_unlimited(&self) -> bool {
+        self.concurrency.is_none() && self.rate_limit.is_none() && self.key_concurrency.is_none()
+    }
+}
+
 /// Who may claim what: the names an executor runs and its version.
 #[derive(Debug)]
 pub(crate) struct ClaimFilter<'a> {

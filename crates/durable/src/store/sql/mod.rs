@@ -100,6 +100,8 @@ pub(crate) struct SqlStore {
     /// The engine's own connections for its single statements, on
     /// PostgreSQL (see `hot`); SQLite uses the pool.
     hot: Option<Arc<hot::HotConnections>>,
+    /// Queues last seen without limits (see `queue`).
+    unlimited: Arc<queue::UnlimitedQueues>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -129,6 +131,7 @@ impl SqlStore {
             deadline,
             beats: Arc::default(),
             hot,
+            unlimited: Arc::default(),
         }
     }
 

@@ -50,6 +50,11 @@ pub(super) struct QueueSql {
     orphans: &'static str,
     /// Claim one workflow. `$1` id, `$2` owner, `$3` app version.
     claim_one: &'static str,
+    /// Claim the best candidate of a queue without limits in one
+    /// statement (no transaction, no lock on the queue's row: `SKIP
+    /// LOCKED` keeps two claimers apart). Claims nothing if the queue has
+    /// a limit by now. Parameters as `candidates`, `$5` being 1.
+    claim_unlimited: &'static str,
 }
 
 /// Claimable by the executor `$me`: active, not owned by a live executor
@@ -65,6 +70,46 @@ macro_rules! claimable {
             owner_dead!($now, $owner_lock),
             ") AND (available_ms IS NULL OR available_ms <= ",
             $now,
+            ")"
+        )
+    };
+}
+
+/// A queue's claimable workflows, best first: the best of those ready and
+/// the earliest of the suspended ones that are due (two index ranges, so
+/// sleepers not yet due are never read). Parameters as
+/// [`QueueSql::candidates`].
+macro_rules! candidates {
+    ($now:literal, $skip_locked:literal, $owner_lock:literal, ($lo:literal, $lc:literal), ($pn_from:literal, $pn_match:literal)) => {
+        concat!(
+            "SELECT id FROM (SELECT id, priority, created_ms FROM ", $pn_from, "(SELECT id, priority, created_ms \
+               FROM durable_workflow WHERE queue = $1 AND ", $pn_match, " AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$6"),
+            "  AND (app_version IS NULL OR app_version = $3 OR $4) \
+               ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
+                 UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
+               FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$6"),
+            "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
+               ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
+                 ORDER BY priority DESC, created_ms, id LIMIT $5"
+        )
+    };
+}
+
+/// What claiming sets on a workflow row: the new owner (`$owner`), a new
+/// lease epoch, RUNNING, one more attempt, a recovery when it had an
+/// owner, the first start, and the app version (`$version`) if it had none.
+macro_rules! claim_set {
+    ($now:literal, $owner:literal, $version:literal) => {
+        concat!(
+            "owner_id = ",
+            $owner,
+            ", lease_epoch = lease_epoch + 1, status = 'RUNNING', wait_for = NULL, \
+             attempts = attempts + 1, \
+             recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
+             started_ms = COALESCE(started_ms, ",
+            $now,
+            "), app_version = COALESCE(app_version, ",
+            $version,
             ")"
         )
     };
@@ -97,16 +142,20 @@ macro_rules! queue_sql {
             started_since: concat!(
                 "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND started_ms > ", $now, " - $2"
             ),
-            candidates: concat!(
-                "SELECT id FROM (SELECT id, priority, created_ms FROM ", $pn_from, "(SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND ", $pn_match, " AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$6"),
-                "  AND (app_version IS NULL OR app_version = $3 OR $4) \
-                   ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
-                 UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-                   FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$6"),
-                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
-                   ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
-                 ORDER BY priority DESC, created_ms, id LIMIT $5"
+            candidates: candidates!($now, $skip_locked, $owner_lock, ($lo, $lc), ($pn_from, $pn_match)),
+            claim_unlimited: concat!(
+                "WITH picked AS (SELECT id FROM (",
+                candidates!($now, $skip_locked, $owner_lock, ($lo, $lc), ($pn_from, $pn_match)),
+                ") cand WHERE EXISTS (SELECT 1 FROM durable_queue q WHERE q.name = $1 \
+                   AND q.concurrency IS NULL AND q.rate_limit IS NULL AND q.key_concurrency IS NULL)) \
+                 UPDATE durable_workflow SET ", claim_set!($now, "$6", "$3"),
+                // The picked row is claimable and locked by this very
+                // statement (a locked row's conditions are checked again on
+                // its newest version), so it is updated by its id alone:
+                // one primary-key probe, whatever the planner knows of the
+                // table (a repeated condition on the status, or several
+                // ids at once, had it read a status index or the table).
+                " WHERE id = (SELECT id FROM picked) RETURNING ", workflow_columns!()
             ),
             keyed_candidates: concat!(
                 // The keys with claimable work, one index probe each (a
@@ -146,11 +195,8 @@ macro_rules! queue_sql {
                  ORDER BY created_ms, id LIMIT $4"
             ),
             claim_one: concat!(
-                "UPDATE durable_workflow SET owner_id = $2, lease_epoch = lease_epoch + 1, status = 'RUNNING', wait_for = NULL, \
-                   attempts = attempts + 1, \
-                   recoveries = recoveries + CASE WHEN owner_id IS NULL THEN 0 ELSE 1 END, \
-                   started_ms = COALESCE(started_ms, ", $now, "), app_version = COALESCE(app_version, $3) \
-                 WHERE id = $1 AND ", claimable!($now, $owner_lock, "$2"), " RETURNING ", workflow_columns!()
+                "UPDATE durable_workflow SET ", claim_set!($now, "$2", "$3"),
+                " WHERE id = $1 AND ", claimable!($now, $owner_lock, "$2"), " RETURNING ", workflow_columns!()
             ),
         }
     };
@@ -176,6 +222,32 @@ const PG_NOTIFY: &str = "SELECT pg_notify('durable_wakeup', $1)";
 
 /// The channel executors `LISTEN` on.
 const PG_WAKEUP_CHANNEL: &str = "durable_wakeup";
+
+/// The queues a store last saw without limits, so their claims can skip the
+/// claim transaction. A queue that gets limits is noticed by the next claim
+/// that finds nothing in one statement (the statement checks the limits
+/// itself, so it never claims past them once they are committed).
+#[derive(Debug, Default)]
+pub(super) struct UnlimitedQueues(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl UnlimitedQueues {
+    fn seen(&self, queue: &str) -> bool {
+        self.names().contains(queue)
+    }
+
+    fn note(&self, queue: &str, unlimited: bool) {
+        let mut names = self.names();
+        if !unlimited {
+            names.remove(queue);
+        } else if !names.contains(queue) {
+            names.insert(queue.to_string());
+        }
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl SqlStore {
     fn queue_sql(&self) -> &'static QueueSql {
@@ -271,9 +343,63 @@ impl SqlStore {
             .unwrap_or(0))
     }
 
-    /// One short transaction that locks the queue's row, measures its
+    /// Claim up to `want` of a queue's best candidates. A queue last seen
+    /// without limits is claimed from in one statement; if that finds
+    /// nothing (no work, or the queue has limits by now), or the queue has
+    /// limits, one short transaction locks the queue's row, measures its
     /// limits and takes the best candidates that fit.
     pub(super) async fn claim_queue(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        want: usize,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        if self.unlimited.seen(queue) {
+            let claimed = self.claim_unlimited(queue, owner, want, filter).await?;
+            if !claimed.is_empty() {
+                return Ok(claimed);
+            }
+        }
+        self.claim_measured(queue, owner, want, filter).await
+    }
+
+    /// A queue without limits: one statement per workflow, on the engine's
+    /// own connection (no transaction, no ping), not repeated once sent
+    /// (its outcome may be unknown); best first, as a transaction claims.
+    /// After a workflow ends there is one slot to fill, so this is mostly
+    /// one statement.
+    async fn claim_unlimited(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        want: usize,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Vec<WorkflowRow>> {
+        let values = vec![
+            queue.into(),
+            filter.names.into(),
+            filter.app_version.into(),
+            filter.any_version.into(),
+            1i64.into(),
+            self.id(owner),
+        ];
+        let mut claimed = Vec::new();
+        while claimed.len() < want {
+            let Some(row) = self
+                .query_one_once(self.queue_sql().claim_unlimited, values.clone())
+                .await?
+            else {
+                break;
+            };
+            claimed.push(Row::new(&row, self.dialect).workflow()?);
+        }
+        Ok(claimed)
+    }
+
+    /// The claim transaction (see [`SqlStore::claim_queue`]); it notes
+    /// whether the queue has limits for the next claim.
+    async fn claim_measured(
         &self,
         queue: &str,
         owner: Uuid,
@@ -289,6 +415,7 @@ impl SqlStore {
             .queue_limits(&txn, queue, true)
             .await?
             .ok_or_else(|| DurableError::UnknownQueue(queue.to_string()))?;
+        self.unlimited.note(queue, limits.is_unlimited());
         faults::reach(Point::ClaimLocked);
         let mut room = i64::try_from(want).unwrap_or(i64::MAX);
         if let Some(limit) = limits.concurrency {
