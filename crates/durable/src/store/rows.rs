@@ -34,6 +34,11 @@ pub(crate) struct WorkflowRow {
     pub(crate) created_ms: i64,
     pub(crate) started_ms: Option<i64>,
     pub(crate) completed_ms: Option<i64>,
+    /// Known to have no journal entry, as told by a claim: claimed for the
+    /// first time and not a fork (whose copied entries came with its row).
+    /// Its run then reads no history page before its first call. `false`
+    /// wherever it is not known.
+    pub(crate) history_empty: bool,
 }
 
 /// One journal entry: the record of one durable call.

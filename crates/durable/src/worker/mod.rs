@@ -623,7 +623,8 @@ async fn run_one(
         tracing::error!(workflow.id = %id, workflow.name = %name, "claimed a workflow with no function");
         return;
     };
-    let ctx = Ctx::claimed(executor, row, false);
+    let history_empty = row.history_empty;
+    let ctx = Ctx::claimed(executor, row, history_empty);
     let result = match ctx.refuse_if_poisoned(max_recoveries).await {
         Ok(()) => crate::runner::run(workflow, ctx).await,
         Err(err) => Err(err),

@@ -116,6 +116,7 @@ conformance!(
     transitions_cascade_and_are_checked,
     enqueue_is_idempotent_by_key,
     claims_in_order_never_own_work,
+    claims_tell_whether_the_history_is_empty,
     queue_limits_concurrency_key_rate,
     claim_orphans_of_dead_owners,
     release_dead_owned_stray,

@@ -44,6 +44,61 @@ pub(super) async fn enqueue_is_idempotent_by_key(store: Arc<dyn Store>) {
     );
 }
 
+/// A claim tells whether the workflow has no journal entry yet (so its
+/// run reads no history page): only a first claim of a workflow without
+/// entries does. Taken over (a second attempt), or a fork with copied
+/// entries, it is not known to be empty.
+pub(super) async fn claims_tell_whether_the_history_is_empty(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let (e1, e2) = (live(s, 1).await, live(s, 2).await);
+    declare(s, "q", QueueLimits::default()).await;
+    let empty = |rows: &[WorkflowRow]| rows.iter().map(|r| r.history_empty).collect::<Vec<_>>();
+    enqueue(s, &work("a", "q")).await;
+    let a = s.claim_from_queue("q", e1, 1, &filter(WF)).await.unwrap();
+    assert_eq!(empty(&a), [true], "a first claim");
+    // The second claim of a store that saw the queue without limits.
+    enqueue(s, &work("b", "q")).await;
+    let b = s.claim_from_queue("q", e1, 1, &filter(WF)).await.unwrap();
+    assert_eq!(empty(&b), [true], "a first claim, again");
+    assert!(
+        s.commit(&done(b[0].id, 0, "s#0", "1", lease(&b[0])))
+            .await
+            .unwrap()
+    );
+    // Taken over: a second attempt, with an entry (b) or without (a).
+    s.expire_executor(e1).await.unwrap();
+    let again = s.claim_from_queue("q", e2, 2, &filter(WF)).await.unwrap();
+    assert_eq!(ids(&again), ["#1", "#2"]);
+    assert_eq!(empty(&again), [false, false]);
+    // Forks of an inline root, claimed as roots without an owner: with a
+    // copied entry, and from position 0 (nothing copied).
+    let r = root(s, "r", e2).await;
+    assert!(
+        s.commit(&done(r.id, 0, "s#0", "1", lease(&r)))
+            .await
+            .unwrap()
+    );
+    let with_entry = s.fork(r.id, 1).await.unwrap();
+    let without = s.fork(r.id, 0).await.unwrap();
+    let mut forks = s.claim_orphans(e2, 10, &filter(WF)).await.unwrap();
+    forks.sort_by_key(|w| w.id != with_entry);
+    assert_eq!(
+        forks
+            .iter()
+            .map(|w| (w.id, w.history_empty))
+            .collect::<Vec<_>>(),
+        [(with_entry, false), (without, true)]
+    );
+    // Rows read otherwise never claim to know.
+    assert!(
+        !s.workflow(without)
+            .await
+            .unwrap()
+            .expect("the fork")
+            .history_empty
+    );
+}
+
 pub(super) async fn claims_in_order_never_own_work(store: Arc<dyn Store>) {
     let s = store.as_ref();
     let (e1, e2) = (live(s, 1).await, live(s, 2).await);

@@ -230,7 +230,14 @@ impl State {
             if w.app_version.is_none() {
                 w.app_version = app_version.map(str::to_string);
             }
-            claimed.push(w.clone());
+            let mut row = w.clone();
+            row.history_empty = row.attempts == 1
+                && self
+                    .steps
+                    .range((*id, i32::MIN)..=(*id, i32::MAX))
+                    .next()
+                    .is_none();
+            claimed.push(row);
         }
         claimed
     }

@@ -244,6 +244,7 @@ impl State {
             created_ms: now,
             started_ms: None,
             completed_ms: None,
+            history_empty: false,
         }
     }
 

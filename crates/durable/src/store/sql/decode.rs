@@ -93,6 +93,15 @@ impl<'a> Row<'a> {
             created_ms: self.get("created_ms")?,
             started_ms: self.get("started_ms")?,
             completed_ms: self.get("completed_ms")?,
+            history_empty: false,
+        })
+    }
+
+    /// A row a claim returned, with its `history_empty` column.
+    pub(super) fn claimed_workflow(&self) -> Result<WorkflowRow, DbErr> {
+        Ok(WorkflowRow {
+            history_empty: self.get("history_empty")?,
+            ..self.workflow()?
         })
     }
 

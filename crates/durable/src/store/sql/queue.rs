@@ -115,6 +115,17 @@ macro_rules! claim_set {
     };
 }
 
+/// Whether a workflow just claimed has no journal entry (see
+/// `WorkflowRow::history_empty`), known only for a first claim: nobody ran
+/// it before, so no entry can be committing beside the claim, and a fork's
+/// copied entries committed with its row (which the claim saw).
+macro_rules! history_empty {
+    () => {
+        "(attempts = 1 AND NOT EXISTS (SELECT 1 FROM durable_step s \
+           WHERE s.workflow_id = durable_workflow.id)) AS history_empty"
+    };
+}
+
 macro_rules! queue_sql {
     (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal)) => {
         QueueSql {
@@ -155,7 +166,7 @@ macro_rules! queue_sql {
                 // one primary-key probe, whatever the planner knows of the
                 // table (a repeated condition on the status, or several
                 // ids at once, had it read a status index or the table).
-                " WHERE id = (SELECT id FROM picked) RETURNING ", workflow_columns!()
+                " WHERE id = (SELECT id FROM picked) RETURNING ", workflow_columns!(), ", ", history_empty!()
             ),
             keyed_candidates: concat!(
                 // The keys with claimable work, one index probe each (a
@@ -196,7 +207,8 @@ macro_rules! queue_sql {
             ),
             claim_one: concat!(
                 "UPDATE durable_workflow SET ", claim_set!($now, "$2", "$3"),
-                " WHERE id = $1 AND ", claimable!($now, $owner_lock, "$2"), " RETURNING ", workflow_columns!()
+                " WHERE id = $1 AND ", claimable!($now, $owner_lock, "$2"), " RETURNING ", workflow_columns!(),
+                ", ", history_empty!()
             ),
         }
     };
@@ -392,7 +404,7 @@ impl SqlStore {
             else {
                 break;
             };
-            claimed.push(Row::new(&row, self.dialect).workflow()?);
+            claimed.push(Row::new(&row, self.dialect).claimed_workflow()?);
         }
         Ok(claimed)
     }
@@ -525,7 +537,7 @@ impl SqlStore {
                 .query_one(txn, self.queue_sql().claim_one, values)
                 .await?
             {
-                claimed.push(Row::new(&row, self.dialect).workflow()?);
+                claimed.push(Row::new(&row, self.dialect).claimed_workflow()?);
             }
         }
         Ok(claimed)
