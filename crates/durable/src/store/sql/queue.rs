@@ -388,14 +388,7 @@ impl SqlStore {
         want: usize,
         filter: &ClaimFilter<'_>,
     ) -> StoreResult<Vec<WorkflowRow>> {
-        let values = vec![
-            queue.into(),
-            filter.names.into(),
-            filter.app_version.into(),
-            filter.any_version.into(),
-            1i64.into(),
-            self.id(owner),
-        ];
+        let values = self.candidate_values(queue, filter, 1, owner);
         let mut claimed = Vec::new();
         while claimed.len() < want {
             let Some(row) = self
@@ -407,6 +400,24 @@ impl SqlStore {
             claimed.push(Row::new(&row, self.dialect).claimed_workflow()?);
         }
         Ok(claimed)
+    }
+
+    /// `$1` to `$6` of `candidates` and the claims built on it.
+    fn candidate_values(
+        &self,
+        queue: &str,
+        filter: &ClaimFilter<'_>,
+        limit: i64,
+        owner: Uuid,
+    ) -> Vec<Value> {
+        vec![
+            queue.into(),
+            filter.names.into(),
+            filter.app_version.into(),
+            filter.any_version.into(),
+            limit.into(),
+            self.id(owner),
+        ]
     }
 
     /// The claim transaction (see [`SqlStore::claim_queue`]); it notes
@@ -444,14 +455,7 @@ impl SqlStore {
             self.bounded(txn.commit()).await?;
             return Ok(Vec::new());
         }
-        let mut values = vec![
-            queue.into(),
-            filter.names.into(),
-            filter.app_version.into(),
-            filter.any_version.into(),
-            room.into(),
-            self.id(owner),
-        ];
+        let mut values = self.candidate_values(queue, filter, room, owner);
         let Some(per_key) = limits.key_concurrency else {
             let candidates = self.query_all(&txn, s.candidates, values).await?;
             let claimed = self
