@@ -217,58 +217,23 @@ pub(crate) async fn run(target: &Target, steps: u32, progress: &Progress) -> Res
     // A window that the server's maintenance wrote in is measured again,
     // on a workflow of its own (fresh) or replayed once more.
     let mut attempt = 0;
-    let (key, fresh, fresh_step_us, mut statements) = loop {
+    let fresh = loop {
         attempt += 1;
         let key = format!("cost-{run}-{attempt}");
-        let ctx = executor.start("bench-cost", &key, None).await?;
-        let s0 = read(&server, db).await?;
-        let c0 = counted.counts();
-        counted.reset_timings();
-        let started = Instant::now();
-        workflow::fresh_steps(&ctx, steps).await?;
-        let fresh_step_us = micros(started.elapsed()) / f64::from(steps);
-        let statements = counted.timings();
-        let c1 = counted.counts();
-        let s1 = read(&server, db).await?;
-        ctx.complete(&steps).await?;
-        drop(ctx);
-        let fresh = per_step(c1.since(c0), delta(s1, s0), steps);
-        if !disturbed(s0, s1) || attempt == WINDOW_ATTEMPTS {
-            break (key, fresh, fresh_step_us, statements);
+        let window = fresh_window(&counted, &server, &executor, key, steps).await?;
+        if !window.disturbed || attempt == WINDOW_ATTEMPTS {
+            break window;
         }
     };
-
-    // The replay: start, the steps, complete; each counted on its own.
     let mut attempt = 0;
-    let (replayed, replay_start_statements, replay_complete_statements, replay_statements) = loop {
+    let replayed = loop {
         attempt += 1;
-        let c2 = counted.counts();
-        counted.reset_timings();
-        let ctx = executor.start("bench-cost", &key, None).await?;
-        let c3 = counted.counts();
-        let mut replay_statements = counted.timings();
-        let s3 = read(&server, db).await?;
-        let c3_after_read = counted.counts();
-        counted.reset_timings();
-        workflow::replay_steps(&ctx, steps).await?;
-        let c4 = counted.counts();
-        replay_statements.extend(counted.timings());
-        let s4 = read(&server, db).await?;
-        let c4_after_read = counted.counts();
-        counted.reset_timings();
-        ctx.complete(&steps).await?;
-        let c5 = counted.counts();
-        replay_statements.extend(counted.timings());
-        let replayed = per_step(c4.since(c3_after_read), delta(s4, s3), steps);
-        if !disturbed(s3, s4) || attempt == WINDOW_ATTEMPTS {
-            break (
-                replayed,
-                c3.since(c2).statements,
-                c5.since(c4_after_read).statements,
-                replay_statements,
-            );
+        let window = replay_window(&counted, &server, &executor, &fresh.key, steps).await?;
+        if !window.disturbed || attempt == WINDOW_ATTEMPTS {
+            break window;
         }
     };
+    let mut statements = fresh.statements;
 
     // The floor on the same connection, for the breakdown.
     let s5 = read(&server, db).await?;
@@ -286,17 +251,101 @@ pub(crate) async fn run(target: &Target, steps: u32, progress: &Progress) -> Res
     progress.tick();
     Ok(CostReport {
         steps,
-        fresh,
-        replayed,
-        replay_start_statements,
-        replay_complete_statements,
-        replay_statements,
+        fresh: fresh.per_step,
+        replayed: replayed.per_step,
+        replay_start_statements: replayed.start_statements,
+        replay_complete_statements: replayed.complete_statements,
+        replay_statements: replayed.statements,
         breakdown: Breakdown {
-            fresh_step_us,
+            fresh_step_us: fresh.step_us,
             floor_insert_us,
             floor,
             statements,
         },
+    })
+}
+
+/// `steps` fresh steps of a workflow of their own, counted.
+struct FreshWindow {
+    key: String,
+    per_step: PerStep,
+    step_us: f64,
+    statements: Vec<StatementTime>,
+    /// The server's maintenance may have written in it.
+    disturbed: bool,
+}
+
+async fn fresh_window(
+    counted: &Counted,
+    server: &Option<ServerReader>,
+    executor: &Executor,
+    key: String,
+    steps: u32,
+) -> Result<FreshWindow> {
+    let db = &counted.db;
+    let ctx = executor.start("bench-cost", &key, None).await?;
+    let s0 = read(server, db).await?;
+    let c0 = counted.counts();
+    counted.reset_timings();
+    let started = Instant::now();
+    workflow::fresh_steps(&ctx, steps).await?;
+    let step_us = micros(started.elapsed()) / f64::from(steps);
+    let statements = counted.timings();
+    let c1 = counted.counts();
+    let s1 = read(server, db).await?;
+    ctx.complete(&steps).await?;
+    Ok(FreshWindow {
+        key,
+        per_step: per_step(c1.since(c0), delta(s1, s0), steps),
+        step_us,
+        statements,
+        disturbed: disturbed(s0, s1),
+    })
+}
+
+/// The replay of the workflow `key`: start, the steps, complete; the steps
+/// counted per step, start and complete on their own.
+struct ReplayWindow {
+    per_step: PerStep,
+    start_statements: u64,
+    complete_statements: u64,
+    /// Every statement of the replay.
+    statements: Vec<StatementTime>,
+    /// The server's maintenance may have written in it.
+    disturbed: bool,
+}
+
+async fn replay_window(
+    counted: &Counted,
+    server: &Option<ServerReader>,
+    executor: &Executor,
+    key: &str,
+    steps: u32,
+) -> Result<ReplayWindow> {
+    let db = &counted.db;
+    let c2 = counted.counts();
+    counted.reset_timings();
+    let ctx = executor.start("bench-cost", key, None).await?;
+    let c3 = counted.counts();
+    let mut statements = counted.timings();
+    let s3 = read(server, db).await?;
+    let c3_after_read = counted.counts();
+    counted.reset_timings();
+    workflow::replay_steps(&ctx, steps).await?;
+    let c4 = counted.counts();
+    statements.extend(counted.timings());
+    let s4 = read(server, db).await?;
+    let c4_after_read = counted.counts();
+    counted.reset_timings();
+    ctx.complete(&steps).await?;
+    let c5 = counted.counts();
+    statements.extend(counted.timings());
+    Ok(ReplayWindow {
+        per_step: per_step(c4.since(c3_after_read), delta(s4, s3), steps),
+        start_statements: c3.since(c2).statements,
+        complete_statements: c5.since(c4_after_read).statements,
+        statements,
+        disturbed: disturbed(s3, s4),
     })
 }
 

@@ -17,20 +17,28 @@ pub(crate) const QUEUE: &str = "#f29900";
 /// A bar: label, value, colour.
 type Bar<'a> = (String, f64, &'a str);
 
-/// Draw the report's chart.
-pub(crate) fn render(r: &BenchReport) -> String {
+/// A chart's opening: the `<svg>` element of `width` x `height`, a white
+/// ground, and the title `durable bench: <database>, <n> CPUs<what>`.
+pub(crate) fn open(r: &BenchReport, (width, height): (f64, f64), what: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let version = r.database.version.split(" (").next().unwrap_or_default();
-    let title = format!(
-        "durable bench: {version}, {} CPUs, median of {} runs",
-        r.machine.cpus, r.repeat
-    );
+    let title = format!("durable bench: {version}, {} CPUs{what}", r.machine.cpus);
     text(&mut s, 20.0, 26.0, "start", 15.0, "bold", &title);
+    s
+}
+
+/// Draw the report's chart.
+pub(crate) fn render(r: &BenchReport) -> String {
+    let mut s = open(
+        r,
+        (WIDTH, HEIGHT),
+        &format!(", median of {} runs", r.repeat),
+    );
 
     // Left: latency per step.
     let area = Area {

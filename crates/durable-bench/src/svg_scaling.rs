@@ -5,8 +5,6 @@
 //! per second at the same total concurrency. Drawn with the first
 //! chart's axes, bars and labels.
 
-use std::fmt::Write as _;
-
 use crate::claims::ClaimLatency;
 use crate::report::num;
 use crate::run::BenchReport;
@@ -21,18 +19,7 @@ pub(crate) fn render(r: &BenchReport) -> Option<String> {
     if r.claims.is_none() && r.scale.is_none() {
         return None;
     }
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let version = r.database.version.split(" (").next().unwrap_or_default();
-    let title = format!(
-        "durable bench: {version}, {} CPUs: claims and scale-out",
-        r.machine.cpus
-    );
-    text(&mut s, 20.0, 26.0, "start", 15.0, "bold", &title);
+    let mut s = crate::svg::open(r, (WIDTH, HEIGHT), ": claims and scale-out");
     if let Some(claims) = &r.claims {
         claims_panel(&mut s, claims);
     }

@@ -224,6 +224,12 @@ impl QueueLimits {
     pub(crate) fn is_unlimited(&self) -> bool {
         self.concurrency.is_none() && self.rate_limit.is_none() && self.key_concurrency.is_none()
     }
+
+    /// A limit that spans executors (concurrency, or concurrency per key):
+    /// another worker may be waiting for a slot this one frees.
+    pub(crate) fn spans_executors(&self) -> bool {
+        self.concurrency.is_some() || self.key_concurrency.is_some()
+    }
 }
 
 /// Who may claim what: the names an executor runs and its version.

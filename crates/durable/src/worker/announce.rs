@@ -57,7 +57,7 @@ impl Announcer {
             return limited;
         }
         let limited = match self.store.queue(queue).await {
-            Ok(Some(limits)) => limits.concurrency.is_some() || limits.key_concurrency.is_some(),
+            Ok(Some(limits)) => limits.spans_executors(),
             Ok(None) => false,
             Err(_) => return true,
         };
