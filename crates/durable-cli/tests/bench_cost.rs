@@ -1,6 +1,8 @@
 //! `durable bench --only cost --json` runs on both backends and its JSON
-//! carries the deterministic costs of issue 4: a fresh step is two
-//! statements and one commit, a replayed step writes nothing. (The SDK's
+//! carries the costs of issues 4 and 12: a fresh step is one statement and
+//! one commit (the first step of a workflow also reads its state, and so
+//! does a step that starts more than 50 ms after the previous checkpoint
+//! was sent), a replayed step writes nothing. (The SDK's
 //! own cost test counts statements in-process; this checks the program
 //! that reports them.)
 
@@ -38,10 +40,12 @@ fn number(v: &Value, path: &str) -> f64 {
 fn assert_costs(v: &Value, backend: &str) {
     assert_eq!(v["database"]["backend"], backend);
     assert_eq!(number(v, "/cost/steps"), 200.0);
-    assert_eq!(
-        number(v, "/cost/fresh/statements"),
-        2.0,
-        "statements per fresh step"
+    // 201 statements at least for 200 steps; a step held up for 50 ms on
+    // a busy machine reads once more, which a handful may be.
+    let statements = number(v, "/cost/fresh/statements");
+    assert!(
+        (1.005..1.05).contains(&statements),
+        "statements per fresh step: {statements}"
     );
     assert_eq!(
         number(v, "/cost/fresh/writes"),
@@ -64,9 +68,9 @@ fn assert_costs(v: &Value, backend: &str) {
     assert_eq!(statements["met"], true);
 }
 
-/// SQLite (a fresh temp file): two statements per fresh step, no write on replay.
+/// SQLite (a fresh temp file): one statement per fresh step, no write on replay.
 #[test]
-fn sqlite_cost_is_two_statements_per_step_and_no_write_on_replay() {
+fn sqlite_cost_is_one_statement_per_step_and_no_write_on_replay() {
     let v = bench_cost(&["--sqlite"]);
     assert_costs(&v, "sqlite");
     assert!(v["cost"]["fresh"]["round_trips"].is_null());
@@ -95,12 +99,12 @@ fn postgres_cost_is_one_commit_per_step_and_no_write_on_replay() {
     );
     assert_eq!(number(&v, "/cost/replayed/write_transactions"), 0.0);
     // Every autocommitted statement is a transaction to PostgreSQL, the
-    // read included: two per fresh step.
+    // first step's read included: one per fresh step, and a little more.
     let all = number(&v, "/cost/fresh/transactions");
     assert!(
-        (2.0..2.05).contains(&all),
+        (1.005..1.1).contains(&all),
         "transactions per fresh step: {all}"
     );
     // Round trips on the wire: each statement, plus what the driver adds.
-    assert!(number(&v, "/cost/fresh/round_trips") >= 2.0);
+    assert!(number(&v, "/cost/fresh/round_trips") >= 1.005);
 }

@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{Backend, TestDb, child_row, counted, row, row_under};
 use durable::sea_orm::EntityTrait;
@@ -404,7 +405,72 @@ async fn seed_management_calls_still_work(backend: Backend) {
     );
 }
 
+/// Races pause and cancel, from another pool, against a root that starts
+/// steps back to back: no step starts after the call returned. A step
+/// of a root may start without reading its workflow's state shortly after
+/// its previous checkpoint; this fails if pause and cancel return before
+/// that window has passed. One process, one monotonic clock.
+async fn no_step_starts_after_pause_or_cancel_returned(backend: Backend) {
+    const ROUNDS: usize = 12;
+    let t = TestDb::new(backend).await;
+    let other = TestDb::connect(&t.url).await;
+    let client = durable::Client::new(&other);
+    for round in 0..ROUNDS {
+        let ctx = Ctx::start_with_key(&t.db, "busy", &format!("busy-{round}"), None)
+            .await
+            .unwrap();
+        let id = ctx.task_id();
+        let starts = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+        let runner = tokio::spawn({
+            let starts = starts.clone();
+            async move {
+                for i in 0u32.. {
+                    let starts = starts.clone();
+                    let step = ctx.step("s", || async move {
+                        starts.lock().unwrap().push(Instant::now());
+                        Ok(i)
+                    });
+                    if let Err(err) = step.await {
+                        return err;
+                    }
+                }
+                unreachable!()
+            }
+        });
+        // Let it run a few steps, a different number each round.
+        while starts.lock().unwrap().len() < 3 + round % 5 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let cancel = round % 2 == 1;
+        if cancel {
+            client.cancel(id).await.unwrap();
+        } else {
+            client.pause(id).await.unwrap();
+        }
+        let returned = Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(30), runner)
+            .await
+            .expect("the workflow stops")
+            .unwrap();
+        match (&err, cancel) {
+            (DurableError::Cancelled(_), true) | (DurableError::Paused(_), false) => {}
+            _ => panic!("round {round}: {err:?}"),
+        }
+        let late = starts
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|start| **start >= returned)
+            .count();
+        assert_eq!(
+            late, 0,
+            "round {round}: steps started after the call returned"
+        );
+    }
+}
+
 both_backends!(
+    no_step_starts_after_pause_or_cancel_returned,
     seed_management_calls_still_work,
     pause_cascades_and_blocks_steps,
     resume_reactivates_subtree,

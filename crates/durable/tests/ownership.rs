@@ -88,6 +88,24 @@ async fn two_handles_in_one_process_share_steps(backend: Backend) {
     assert_eq!(children(&t.db, r.id).await.len(), 2);
 }
 
+/// Two handles of one workflow in one process share its lease, so neither
+/// may start a step on the strength of its own last checkpoint alone: the
+/// other may have recorded the step since. Each step body runs once.
+async fn two_handles_never_run_one_step_twice(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let first = Ctx::start(&t.db, "pair", None).await.unwrap();
+    let second = Ctx::start(&t.db, "pair", None).await.unwrap();
+    // `second` writes `a` (its next step could start without a read)...
+    assert_eq!(second.step("a", counted(&calls, 1)).await.unwrap(), 1);
+    // ...`first` replays `a` and records `b`...
+    assert_eq!(first.step("a", counted(&calls, 10)).await.unwrap(), 1);
+    assert_eq!(first.step("b", counted(&calls, 2)).await.unwrap(), 2);
+    // ...and `second`, whose history was read before `b`, replays it.
+    assert_eq!(second.step("b", counted(&calls, 20)).await.unwrap(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "a step body ran twice");
+}
+
 /// After B takes over A's expired lease, A's stale handle writes nothing: steps and `complete` are LeaseLost.
 async fn stale_owner_is_fenced_after_takeover(backend: Backend) {
     let t = TestDb::new(backend).await;
@@ -424,6 +442,7 @@ async fn racing_executors_run_a_step_once(backend: Backend) {
 both_backends!(
     live_owner_locks_out_other_executors,
     two_handles_in_one_process_share_steps,
+    two_handles_never_run_one_step_twice,
     stale_owner_is_fenced_after_takeover,
     takeover_during_a_step_rejects_its_commit,
     dead_owner_is_recovered_after_its_lease,

@@ -11,6 +11,11 @@
 //!    again (another writer's result stands, or the lease is gone).
 
 pub(crate) mod decide;
+mod window;
+
+#[cfg(feature = "testing")]
+pub(crate) use window::set_start_window;
+pub(crate) use window::{StartWindow, start_window};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -100,6 +105,18 @@ impl Ctx {
     /// Steps 2 and 3: the history first (no round trip in practice), then
     /// the one read.
     pub(crate) async fn prepare(&self, call: &Call) -> Result<Prepared, DurableError> {
+        self.prepare_in(call, false).await
+    }
+
+    /// [`Ctx::prepare`] for a call's first preparation, which may start in
+    /// the start window without the read ([`window`]). A call that wrote
+    /// at its position already (a step between retries) must not: only
+    /// the read returns what it wrote.
+    pub(crate) async fn prepare_first(&self, call: &Call) -> Result<Prepared, DurableError> {
+        self.prepare_in(call, true).await
+    }
+
+    async fn prepare_in(&self, call: &Call, first: bool) -> Result<Prepared, DurableError> {
         let found = self
             .history
             .take(self.store.as_ref(), call.position)
@@ -110,6 +127,23 @@ impl Ctx {
         // A handle that may not write refuses without a read.
         if self.lease.is_none() {
             return Err(self.refusal(call, Refusal::Finished(self.found.status)));
+        }
+        // Nothing recorded here when the history was read, and only this
+        // handle writes while our lease holds: a call in the window may
+        // start.
+        if first
+            && self.is_root()
+            && matches!(found, decide::AtPosition::Nothing)
+            && !self.executor.is_draining()
+            && self.executor.sole_handle(self.id)
+            && let Some((started_ms, proof)) = self.window.admits(&self.executor)
+        {
+            tracing::trace!(workflow.id = %self.id, step = %call.key, "starts in the window");
+            return Ok(Prepared::Run(Run {
+                started_ms,
+                entry: None,
+                proof,
+            }));
         }
         // A paused tree refuses the call; a workflow that waits for the
         // resume reads the check again until then (or its deadline).
@@ -225,13 +259,19 @@ impl Ctx {
     }
 
     /// Steps 4 and 5: commit; if refused, read the entry back and decide.
-    /// `Ok(None)` when our write stands.
+    /// `Ok(None)` when our write stands. What the write saw of a root
+    /// opens its start window.
     pub(crate) async fn commit(
         &self,
         call: &Call,
         checkpoint: &Checkpoint<'_>,
     ) -> Result<Option<Entry>, DurableError> {
-        if self.store.commit(checkpoint).await? {
+        let sent = tokio::time::Instant::now();
+        let proof = self.executor.proof();
+        if let Some(seen) = self.store.commit(checkpoint).await? {
+            if self.is_root() {
+                self.window.saw(sent, proof, &seen);
+            }
             return Ok(None);
         }
         self.refused(call).await.map(Some)

@@ -14,7 +14,9 @@ impl Client {
     /// Pause a workflow, and every PENDING or RUNNING descendant.
     ///
     /// Once this returns, no new step of the subtree starts in any process
-    /// (a step already running finishes and is saved). A workflow run by a
+    /// (a step already running finishes and is saved). It returns 50 ms
+    /// after the change commits: a running workflow may start a step that
+    /// long after a checkpoint without reading its state again. A workflow run by a
     /// worker is released, and goes on after [`Client::resume`] on any
     /// worker. Only PENDING or RUNNING workflows can be paused.
     ///
@@ -48,7 +50,9 @@ impl Client {
     }
 
     /// Cancel a workflow, and every unfinished descendant. Cancellation is
-    /// terminal: a cancelled workflow cannot be resumed.
+    /// terminal: a cancelled workflow cannot be resumed. As with
+    /// [`Client::pause`], no new step starts once this returns, 50 ms after
+    /// the change commits.
     ///
     /// # Errors
     /// [`DurableError::NotFound`] for an unknown id;
@@ -163,6 +167,12 @@ impl Client {
 
     async fn transition(&self, id: Uuid, transition: Transition) -> Result<(), DurableError> {
         let changed = self.store.transition(id, transition).await?;
+        if transition != Transition::Resume && changed > 0 {
+            // A running root may start a step this long after a checkpoint
+            // that saw it RUNNING, without reading its state again: once
+            // this returns, none that missed the change can start.
+            tokio::time::sleep(crate::call::start_window()).await;
+        }
         tracing::info!(workflow.id = %id, action = transition.verb(), changed, "workflow {}d", transition.verb());
         if transition == Transition::Resume {
             // Workers waiting for work may take it now.

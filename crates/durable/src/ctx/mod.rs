@@ -78,6 +78,11 @@ pub struct Ctx {
     /// How long a call refused because the tree is paused waits for a
     /// resume before it fails with `Paused` ([`Ctx::wait_when_paused`]).
     pub(crate) pause_wait: Option<std::time::Duration>,
+    /// When the next call of a root may start without the check read.
+    pub(crate) window: crate::call::StartWindow,
+    /// Counts this handle among the workflow's live ones (a handle that
+    /// may write).
+    _handle: Option<crate::identity::Handle>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -293,6 +298,7 @@ impl Ctx {
         } else {
             History::recorded(found.id)
         };
+        let handle = lease.is_some().then(|| executor.handle(found.id));
         Self {
             store: executor.store.clone(),
             executor,
@@ -304,6 +310,8 @@ impl Ctx {
             calls: Calls::default(),
             suspendable: false,
             pause_wait: None,
+            window: crate::call::StartWindow::default(),
+            _handle: handle,
         }
     }
 
@@ -372,7 +380,10 @@ impl Ctx {
             // Finished when this handle was made: a replay writes nothing.
             return Ok(());
         }
-        if !self.store.set_timeout(self.id, timeout_ms).await? {
+        let set = self.store.set_timeout(self.id, timeout_ms).await?;
+        // What statements sent before saw of the deadline is out of date.
+        self.window.close();
+        if !set {
             return Err(DurableError::NotFound(self.id));
         }
         Ok(())

@@ -3,7 +3,9 @@
 //! A fresh step costs one read and one write, both autocommitted: the read
 //! (the store's `check`) proves the workflow and its ancestors may start
 //! work, the deadline has not passed and our lease holds; the write (the
-//! store's `commit`) records the result, fenced by the lease. No
+//! store's `commit`) records the result, fenced by the lease. A root's
+//! step that starts soon after the previous checkpoint skips the read:
+//! that checkpoint saw the workflow's state (`call::window`). No
 //! transaction or lock is held while user code runs, except in
 //! `transaction`, whose point that is. A replayed step costs nothing: its
 //! entry came with the history.
@@ -63,7 +65,7 @@ impl Ctx {
         Fut: Future<Output = Result<T, DurableError>>,
     {
         let call = self.take(name, StepKind::Step)?;
-        let run = match self.prepare(&call).await? {
+        let run = match self.prepare_first(&call).await? {
             Prepared::Replay(entry) => return self.replay(&call, entry),
             Prepared::Run(run) => run,
         };
@@ -110,8 +112,15 @@ impl Ctx {
     {
         let call = self.take(name, StepKind::Step)?;
         let max_retries = i32::try_from(policy.max_retries).unwrap_or(i32::MAX);
+        let mut first = true;
         loop {
-            let run = match self.prepare(&call).await? {
+            // After a failed attempt the entry holds its count: read it.
+            let prepared = if std::mem::take(&mut first) {
+                self.prepare_first(&call).await?
+            } else {
+                self.prepare(&call).await?
+            };
+            let run = match prepared {
                 Prepared::Replay(entry) => return self.replay(&call, entry),
                 Prepared::Run(run) => run,
             };
@@ -240,7 +249,7 @@ impl Ctx {
         call: &Call,
     ) -> Result<Result<(Run, DatabaseTransaction), Entry>, DurableError> {
         for _ in 0..STALE_OPENS {
-            let run = match self.prepare(call).await? {
+            let run = match self.prepare_first(call).await? {
                 Prepared::Replay(entry) => return Ok(Err(entry)),
                 Prepared::Run(run) => run,
             };

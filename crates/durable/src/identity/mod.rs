@@ -29,7 +29,10 @@
 //! the same host a process that no longer exists is proof enough
 //! (`process`), so a restarted or neighbouring process takes over at once.
 
+mod handles;
 mod process;
+
+pub(crate) use handles::Handle;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -63,6 +66,8 @@ pub(crate) struct ExecutorCore {
     proven: Proven,
     /// Wakes the heartbeat early (a worker saw the database fail).
     nudge: Arc<Notify>,
+    /// Live handles by workflow.
+    handles: handles::Handles,
 }
 
 /// The end of the proven lease, as milliseconds after `base` (0: never
@@ -110,6 +115,17 @@ pub(crate) struct Proof {
     generation: u64,
 }
 
+#[cfg(test)]
+impl Proof {
+    /// A proof for tests of code that only carries one along.
+    pub(crate) fn forever() -> Self {
+        Self {
+            until_ms: u64::MAX,
+            generation: 0,
+        }
+    }
+}
+
 impl std::fmt::Debug for ExecutorCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ExecutorCore")
@@ -136,6 +152,7 @@ impl ExecutorCore {
             draining: AtomicBool::new(false),
             proven: Proven::new(),
             nudge: Arc::new(Notify::new()),
+            handles: handles::Handles::default(),
         }
     }
 

@@ -35,6 +35,20 @@ use crate::error::DurableError;
 /// Longest identifier PostgreSQL keeps whole (`NAMEDATALEN - 1`).
 const MAX_IDENTIFIER: usize = 63;
 
+/// Set how long after a checkpoint a root workflow's next step may start
+/// without reading its state, in this process (50 ms by default). Pause and
+/// cancel in this process wait as long before they return, so the promise
+/// that no step starts after they returned holds; a test that counts
+/// statements sets it long, so that a slow machine adds no reads.
+///
+/// ```
+/// durable::scratch::set_start_window(std::time::Duration::from_secs(600));
+/// ```
+#[cfg(feature = "testing")]
+pub fn set_start_window(window: std::time::Duration) {
+    crate::call::set_start_window(window);
+}
+
 /// Accept `name` as a schema or database name only if it is a plain
 /// identifier: ASCII lower-case letters, digits and `_`, starting with a
 /// letter or `_`, at most 63 bytes.

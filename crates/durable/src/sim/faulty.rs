@@ -26,7 +26,7 @@ use crate::status::Status;
 use crate::store::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
     NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Renewal,
-    Retried, ScheduleRow, Started, Store, StoreResult, StreamItem, Suspension, Transition,
+    Retried, ScheduleRow, Seen, Started, Store, StoreResult, StreamItem, Suspension, Transition,
     WorkflowRow,
 };
 
@@ -257,12 +257,12 @@ impl Store for FaultyStore {
         faulty!(self.check(workflow, root, holder, position))
     }
 
-    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool> {
+    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<Option<Seen>> {
         self.before().await?;
         let result = self.inner.commit(checkpoint).await;
         // Logged when the store accepted it, whether or not the answer
         // then reaches the executor.
-        if matches!(result, Ok(true))
+        if matches!(result, Ok(Some(_)))
             && checkpoint.status == Status::Completed
             && checkpoint.kind == crate::status::StepKind::Step
         {

@@ -37,7 +37,7 @@ use crate::status::Status;
 pub(crate) use rows::{
     Check, Checkpoint, ClaimFilter, Effect, Entry, ExecutorRow, Firing, Lease, NewChild,
     NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Retried,
-    ScheduleRow, Spawn, StreamItem, Suspension, Transition, WorkflowRow,
+    ScheduleRow, Seen, Spawn, StreamItem, Suspension, Transition, WorkflowRow,
 };
 
 /// Shorthand for the results of store methods.
@@ -163,9 +163,9 @@ pub(crate) trait Store: Send + Sync + Debug {
         holder: Uuid,
         position: i32,
     ) -> StoreResult<Option<Check>>;
-    /// Write an entry, fenced by the lease; `false` when the fence or a
-    /// finished entry refused it.
-    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool>;
+    /// Write an entry, fenced by the lease, and say what the write saw of
+    /// its workflow; `None` when the fence or a finished entry refused it.
+    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<Option<Seen>>;
     /// [`Store::commit`] and the call's effect in one transaction: both or
     /// neither. Errors of the effect (an unknown or finished recipient, a
     /// closed stream) leave nothing written.

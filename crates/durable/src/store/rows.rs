@@ -98,6 +98,20 @@ pub(crate) struct Check {
     pub(crate) entry: Option<Entry>,
 }
 
+/// What a written entry saw of its own workflow, read by the statement
+/// that wrote it (so at a moment after the write was sent): a root whose
+/// workflow was RUNNING may start its next call without the check read
+/// for a short while (see `call::window`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// The workflow's own status.
+    pub(crate) status: Status,
+    /// The workflow's own deadline.
+    pub(crate) deadline_ms: Option<i64>,
+    /// The database clock.
+    pub(crate) now_ms: i64,
+}
+
 /// An entry to write.
 #[derive(Debug, Clone)]
 pub(crate) struct Checkpoint<'a> {

@@ -253,6 +253,10 @@ pub async fn execute(db: &DatabaseConnection, sql: &str, values: Vec<Value>) -> 
 pub async fn expire(db: &DatabaseConnection, executor: Uuid) {
     let sql = "UPDATE durable_executor SET lease_expires_ms = 0 WHERE id = $1";
     assert_eq!(execute(db, sql, vec![id_value(db, executor)]).await, 1);
+    // This stands for a stall longer than the lease, which also outlasts
+    // the 50 ms in which a root may start its next step without reading
+    // its state after a checkpoint: let that pass too.
+    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
 }
 
 /// A step body that counts its runs in `calls` and returns `value`.

@@ -168,7 +168,8 @@ pub(super) async fn transcript(s: &dyn Store, seed: u64, steps: usize) -> Vec<St
                         };
                         shown(
                             s.commit(&cp(w.id, position, key, kind, status, lease))
-                                .await,
+                                .await
+                                .map(|seen| seen.map(|seen| seen.status)),
                         )
                     }
                     7 => {

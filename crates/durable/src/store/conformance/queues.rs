@@ -64,6 +64,7 @@ pub(super) async fn claims_tell_whether_the_history_is_empty(store: Arc<dyn Stor
         s.commit(&done(b[0].id, 0, "s#0", "1", lease(&b[0])))
             .await
             .unwrap()
+            .is_some()
     );
     // Taken over: a second attempt, with an entry (b) or without (a).
     s.expire_executor(e1).await.unwrap();
@@ -77,6 +78,7 @@ pub(super) async fn claims_tell_whether_the_history_is_empty(store: Arc<dyn Stor
         s.commit(&done(r.id, 0, "s#0", "1", lease(&r)))
             .await
             .unwrap()
+            .is_some()
     );
     let with_entry = s.fork(r.id, 1).await.unwrap();
     let without = s.fork(r.id, 0).await.unwrap();
@@ -572,9 +574,15 @@ pub(super) async fn summary_and_tree_shapes(store: Arc<dyn Store>) {
         s.commit(&done(r.id, 0, "fetch#0", r#"{"pages":3}"#, l))
             .await
             .unwrap()
+            .is_some()
     );
     let c = start_child(s, &child(&r, 1, "c#0", l)).await;
-    assert!(s.commit(&done(c.id, 0, "inner#0", "1", l)).await.unwrap());
+    assert!(
+        s.commit(&done(c.id, 0, "inner#0", "1", l))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(
         s.finish(c.id, &l, Status::Completed, Some("2".into()), None, None)
             .await
@@ -587,7 +595,7 @@ pub(super) async fn summary_and_tree_shapes(store: Arc<dyn Store>) {
         max_retries: 4,
         ..cp(r.id, 3, "fetch#1", StepKind::Step, Status::Pending, l)
     };
-    assert!(s.commit(&retrying).await.unwrap());
+    assert!(s.commit(&retrying).await.unwrap().is_some());
     let waiting = Checkpoint {
         wake_ms: Some(FAR_OFF),
         ..cp(r.id, 4, "t#0", StepKind::Recv, Status::Pending, l)

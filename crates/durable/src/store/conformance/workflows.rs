@@ -246,7 +246,12 @@ pub(super) async fn check_reads_states_deadlines_holder_entry(store: Arc<dyn Sto
         read(r.id, true, r.id, 0).await.as_deref(),
         Some("holder=E1/1 RUNNING clock=now")
     );
-    assert!(s.commit(&done(r.id, 0, "s#0", "1", l)).await.unwrap());
+    // A written entry says what its statement saw of the workflow.
+    let seen = s.commit(&done(r.id, 0, "s#0", "1", l)).await.unwrap();
+    assert_eq!(
+        seen.map(|seen| (seen.status, seen.deadline_ms)),
+        Some((Status::Running, None))
+    );
     assert_eq!(
         read(r.id, true, r.id, 0).await.as_deref(),
         Some("holder=E1/1 RUNNING clock=now entry=@0 s#0 s STEP COMPLETED out=1 completed=now")
@@ -259,6 +264,10 @@ pub(super) async fn check_reads_states_deadlines_holder_entry(store: Arc<dyn Sto
         row(s, r.id).await,
         r#"#1 k wf RUNNING in={"n":1} owner=E1 epoch=1 timeout=3600000 deadline=now+60m attempts=1 started=now"#
     );
+    let seen = s.commit(&done(r.id, 5, "t#0", "1", l)).await.unwrap();
+    let seen = seen.expect("written");
+    let left = seen.deadline_ms.expect("a deadline") - seen.now_ms;
+    assert!((3_590_000..=3_600_000).contains(&left), "{left} ms left");
     // A child: its holder's lease, the earliest deadline of its chain.
     let c = start_child(s, &child(&r, 1, "c#0", l)).await;
     assert_eq!(
@@ -280,6 +289,8 @@ pub(super) async fn check_reads_states_deadlines_holder_entry(store: Arc<dyn Sto
         read(c.id, false, r.id, 9).await.as_deref(),
         Some("holder=E1/1 PAUSED blocked=PAUSED deadline=now+10m clock=now")
     );
+    let seen = s.commit(&done(r.id, 6, "u#0", "1", l)).await.unwrap();
+    assert_eq!(seen.map(|seen| seen.status), Some(Status::Paused));
     assert_eq!(s.transition(c.id, Transition::Cancel).await.unwrap(), 1);
     assert_eq!(
         read(c.id, false, r.id, 9).await.as_deref(),
@@ -300,9 +311,19 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
     let e1 = live(s, 1).await;
     let r = root(s, "k", e1).await;
     let l = lease(&r);
-    assert!(s.commit(&done(r.id, 0, "s#0", "1", l)).await.unwrap());
+    assert!(
+        s.commit(&done(r.id, 0, "s#0", "1", l))
+            .await
+            .unwrap()
+            .is_some()
+    );
     // A finished entry is never overwritten.
-    assert!(!s.commit(&done(r.id, 0, "s#0", "2", l)).await.unwrap());
+    assert!(
+        s.commit(&done(r.id, 0, "s#0", "2", l))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(
         entry_at(s, r.id, 0).await.as_deref(),
         Some("@0 s#0 s STEP COMPLETED out=1 completed=now")
@@ -315,7 +336,7 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         max_retries: 3,
         ..cp(r.id, 1, "s#1", StepKind::Step, Status::Pending, l)
     };
-    assert!(s.commit(&retrying).await.unwrap());
+    assert!(s.commit(&retrying).await.unwrap().is_some());
     assert_eq!(
         entry_at(s, r.id, 1).await.as_deref(),
         Some("@1 s#1 s STEP PENDING err=boom retries=1/3")
@@ -328,7 +349,7 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         started_ms: FAR_OFF,
         ..cp(r.id, 1, "s#1", StepKind::Step, Status::Completed, l)
     };
-    assert!(s.commit(&retried).await.unwrap());
+    assert!(s.commit(&retried).await.unwrap().is_some());
     assert_eq!(
         entry_at(s, r.id, 1).await.as_deref(),
         Some("@1 s#1 s STEP COMPLETED out=3 retries=2/3 completed=now")
@@ -338,16 +359,19 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         s.commit(&cp(r.id, 2, "t#0", StepKind::Step, Status::Pending, l))
             .await
             .unwrap()
+            .is_some()
     );
     assert!(
-        !s.commit(&cp(r.id, 2, "u#0", StepKind::Step, Status::Completed, l))
+        s.commit(&cp(r.id, 2, "u#0", StepKind::Step, Status::Completed, l))
             .await
             .unwrap()
+            .is_none()
     );
     assert!(
-        !s.commit(&cp(r.id, 2, "t#0", StepKind::Wait, Status::Completed, l))
+        s.commit(&cp(r.id, 2, "t#0", StepKind::Wait, Status::Completed, l))
             .await
             .unwrap()
+            .is_none()
     );
     assert_eq!(
         entry_at(s, r.id, 2).await.as_deref(),
@@ -358,33 +382,45 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         wake_ms: Some(wake),
         ..cp(r.id, 3, "w#0", StepKind::Wait, Status::Pending, l)
     };
-    assert!(s.commit(&wait(LONG_AGO)).await.unwrap());
-    assert!(s.commit(&wait(FAR_OFF)).await.unwrap());
+    assert!(s.commit(&wait(LONG_AGO)).await.unwrap().is_some());
+    assert!(s.commit(&wait(FAR_OFF)).await.unwrap().is_some());
     assert_eq!(
         entry_at(s, r.id, 3).await.as_deref(),
         Some("@3 w#0 w WAIT PENDING wake=1000")
     );
     // Fenced: another epoch, another owner.
     assert!(
-        !s.commit(&done(r.id, 4, "x#0", "1", stale(l)))
+        s.commit(&done(r.id, 4, "x#0", "1", stale(l)))
             .await
             .unwrap()
+            .is_none()
     );
     let foreign = Lease {
         owner: exec_id(2),
         ..l
     };
-    assert!(!s.commit(&done(r.id, 4, "x#0", "1", foreign)).await.unwrap());
+    assert!(
+        s.commit(&done(r.id, 4, "x#0", "1", foreign))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(entry_at(s, r.id, 4).await, None);
     // After a takeover the old lease writes nothing, the new one does.
     s.expire_executor(e1).await.unwrap();
     let e2 = live(s, 2).await;
     let taken = root(s, "k", e2).await;
-    assert!(!s.commit(&done(r.id, 4, "x#0", "1", l)).await.unwrap());
+    assert!(
+        s.commit(&done(r.id, 4, "x#0", "1", l))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         s.commit(&done(r.id, 4, "x#0", "1", lease(&taken)))
             .await
             .unwrap()
+            .is_some()
     );
     assert_eq!(
         entries(&s.history_page(r.id, 2, 2).await.unwrap()),

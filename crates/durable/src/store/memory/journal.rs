@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::state::{State, Step};
 use crate::status::Status;
-use crate::store::{Check, Checkpoint, Effect, Entry, StoreResult};
+use crate::store::{Check, Checkpoint, Effect, Entry, Seen, StoreResult};
 
 impl State {
     /// `page`: entries from `from_position` on, with their children's rows.
@@ -87,6 +87,16 @@ impl State {
             deadline_ms: chain.iter().filter_map(|w| w.deadline_ms).min(),
             now_ms: now,
             entry,
+        })
+    }
+
+    /// What a written entry saw of its workflow (as `commit` on SQL returns).
+    pub(super) fn seen(&self, workflow: Uuid, now: i64) -> Option<Seen> {
+        let row = &self.workflows.get(&workflow)?.row;
+        Some(Seen {
+            status: row.status,
+            deadline_ms: row.deadline_ms,
+            now_ms: now,
         })
     }
 

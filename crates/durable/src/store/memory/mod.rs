@@ -50,7 +50,7 @@ use super::sql::IdSource;
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
     NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Renewal,
-    Retried, ScheduleRow, Started, Store, StoreResult, StreamItem, Suspension, Transition,
+    Retried, ScheduleRow, Seen, Started, Store, StoreResult, StreamItem, Suspension, Transition,
     WorkflowRow,
 };
 use crate::error::DurableError;
@@ -275,8 +275,13 @@ impl Store for MemoryStore {
         self.with(|state, now| Ok(state.check(workflow, root, holder, position, now)))
     }
 
-    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool> {
-        self.with(|state, now| Ok(state.commit(checkpoint, now)))
+    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<Option<Seen>> {
+        self.with(|state, now| {
+            let written = state.commit(checkpoint, now);
+            Ok(written
+                .then(|| state.seen(checkpoint.workflow, now))
+                .flatten())
+        })
     }
 
     async fn commit_with(

@@ -69,7 +69,7 @@ async fn a_clock_step_expires_leases_and_wakes_sleepers() {
         started_ms: before,
         lease,
     };
-    assert!(store.commit(&sleep).await.unwrap());
+    assert!(store.commit(&sleep).await.unwrap().is_some());
     let suspension = Suspension {
         workflow: r.id,
         position: 0,

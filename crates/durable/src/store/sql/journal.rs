@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::decode::Row;
 use super::dialect::{dialects, entry_with_child, fenced};
-use crate::store::{Check, Checkpoint, Effect, Entry, StoreResult};
+use crate::store::{Check, Checkpoint, Effect, Entry, Seen, StoreResult};
 
 pub(super) struct JournalSql {
     /// One page of history by position, with each child call's workflow
@@ -28,7 +28,8 @@ pub(super) struct JournalSql {
     /// `$4` name, `$5` kind, `$6` status, `$7` output, `$8` error, `$9`
     /// retry count, `$10` max retries, `$11` wake ms, `$12` started ms,
     /// `$13` holder, `$14` owner, `$15` epoch, `$16` child (a join's).
-    /// Returns the position if written.
+    /// Returns, if written, the workflow's status and deadline as this
+    /// statement's snapshot has them, and the clock.
     commit: &'static str,
 }
 
@@ -84,7 +85,9 @@ macro_rules! journal_sql {
                    child_id = COALESCE(durable_step.child_id, excluded.child_id) \
                  WHERE durable_step.status NOT IN ('COMPLETED', 'FAILED') \
                    AND durable_step.step_key = excluded.step_key AND durable_step.kind = excluded.kind \
-                 RETURNING position"
+                 RETURNING (SELECT w.status FROM durable_workflow w WHERE w.id = $1) AS seen_status, \
+                   (SELECT w.deadline_ms FROM durable_workflow w WHERE w.id = $1) AS seen_deadline_ms, ",
+                $now, " AS now_ms"
             ),
         }
     };
@@ -167,7 +170,7 @@ impl SqlStore {
         &self,
         db: &impl ConnectionTrait,
         cp: &Checkpoint<'_>,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Seen>> {
         let values = vec![
             self.id(cp.workflow),
             cp.position.into(),
@@ -189,10 +192,18 @@ impl SqlStore {
                 None => self.null_id(),
             },
         ];
-        Ok(self
+        let Some(row) = self
             .query_one(db, self.journal_sql().commit, values)
             .await?
-            .is_some())
+        else {
+            return Ok(None);
+        };
+        let r = Row::new(&row, self.dialect);
+        Ok(Some(Seen {
+            status: r.status("seen_status")?,
+            deadline_ms: r.get("seen_deadline_ms")?,
+            now_ms: r.get("now_ms")?,
+        }))
     }
 }
 
@@ -219,7 +230,8 @@ impl SqlStore {
                         None
                     }
                 };
-                Ok::<_, crate::error::DurableError>((self.commit_entry(&txn, cp).await?, woken))
+                let written = self.commit_entry(&txn, cp).await?.is_some();
+                Ok::<_, crate::error::DurableError>((written, woken))
             }
             .await;
             match done {

@@ -149,7 +149,7 @@ impl SqlStore {
                 }
                 None => (waiting.clone(), Received::Waiting),
             };
-            if !self.commit_entry(&txn, &checkpoint).await? {
+            if self.commit_entry(&txn, &checkpoint).await?.is_none() {
                 self.bounded(txn.rollback()).await?;
                 return Ok(Received::Refused);
             }

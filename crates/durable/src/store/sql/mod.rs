@@ -40,7 +40,7 @@ use uuid::Uuid;
 use super::{
     Check, Checkpoint, ChildStart, ClaimFilter, Effect, Entry, ExecutorRow, Lease, NewChild,
     NewDebounce, NewEnqueued, NewMessage, NewRoot, Planner, QueueLimits, Received, Renewal,
-    Retried, ScheduleRow, Started, Store, StoreResult, StreamItem, Suspension, Transition,
+    Retried, ScheduleRow, Seen, Started, Store, StoreResult, StreamItem, Suspension, Transition,
     WorkflowRow,
 };
 use crate::error::{DurableError, is_transient_db};
@@ -675,7 +675,7 @@ impl Store for SqlStore {
         self.check_call(workflow, root, holder, position).await
     }
 
-    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<bool> {
+    async fn commit(&self, checkpoint: &Checkpoint<'_>) -> StoreResult<Option<Seen>> {
         retry_transient(|| async { self.commit_entry(&self.engine().await?, checkpoint).await })
             .await
     }
@@ -741,7 +741,7 @@ impl Store for SqlStore {
         tx: &DatabaseTransaction,
         checkpoint: &Checkpoint<'_>,
     ) -> StoreResult<bool> {
-        self.commit_entry(tx, checkpoint).await
+        Ok(self.commit_entry(tx, checkpoint).await?.is_some())
     }
 
     async fn enqueue(&self, work: &NewEnqueued<'_>) -> StoreResult<Option<Uuid>> {
