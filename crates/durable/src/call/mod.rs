@@ -266,7 +266,7 @@ impl Ctx {
         call: &Call,
         checkpoint: &Checkpoint<'_>,
     ) -> Result<Option<Entry>, DurableError> {
-        let sent = tokio::time::Instant::now();
+        let sent = window::now();
         let proof = self.executor.proof();
         if let Some(seen) = self.store.commit(checkpoint).await? {
             if self.is_root() {

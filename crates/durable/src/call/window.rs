@@ -15,13 +15,13 @@
 //! The same reasoning bounds the window by the deadline the statement saw.
 //!
 //! Only roots use it: a child's check also reads its ancestors, whose
-//! states its own checkpoint does not see.
+//! states its own checkpoint does not see. Its clock counts the time a
+//! suspended machine sleeps (std's `Instant` does not): a laptop that
+//! sleeps between a checkpoint and the next step reads again.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use tokio::time::Instant;
 
 use crate::identity::{ExecutorCore, Proof};
 use crate::status::Status;
@@ -60,30 +60,62 @@ struct State {
     open: Option<Open>,
     /// Statements sent before this moment no longer open a window (the
     /// deadline changed since).
-    closed_at: Option<Instant>,
+    closed_at: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Open {
     /// When calls must go back to the check.
-    closes: Instant,
+    closes: Duration,
     /// The proven lease when the statement was sent: a call may start in
     /// the window only while it still holds (nobody took the workflow over).
     proof: Proof,
     /// The database clock the statement read, and when its answer came:
     /// a call's start time is estimated from them.
     now_ms: i64,
-    answered: Instant,
+    answered: Duration,
+}
+
+/// Now on a clock that never goes back and keeps counting while the
+/// machine is suspended, as time since an arbitrary start. The library's
+/// own tests read tokio's clock instead, which the simulation pauses and
+/// moves on (`sim`): a run must depend on its seed only.
+pub(crate) fn now() -> Duration {
+    #[cfg(not(test))]
+    return boot_clock();
+    #[cfg(test)]
+    return {
+        static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let base = *BASE.get_or_init(std::time::Instant::now);
+        let now: std::time::Instant = tokio::time::Instant::now().into_std();
+        Duration::from_secs(1) + now.saturating_duration_since(base)
+    };
+}
+
+/// The time since boot, sleep included.
+fn boot_clock() -> Duration {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let clock = nix::time::ClockId::CLOCK_BOOTTIME;
+    // Elsewhere (macOS among them) CLOCK_MONOTONIC counts sleep too.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let clock = nix::time::ClockId::CLOCK_MONOTONIC;
+    // It cannot fail for a clock the system has; were it to, every
+    // moment reads as zero, and no window opens at zero (`saw_at`).
+    nix::time::clock_gettime(clock).map_or(Duration::ZERO, Duration::from)
 }
 
 impl StartWindow {
-    /// A statement sent at `sent`, under `proof`, wrote and saw `seen`:
-    /// open the window, or keep the one that closes later. A workflow not
-    /// RUNNING (paused, cancelled, finished) closes it, as does a deadline
-    /// already passed.
-    pub(crate) fn saw(&self, sent: Instant, proof: Proof, seen: &Seen) {
+    /// A statement sent at `sent` ([`now`]), under `proof`, wrote and saw
+    /// `seen`: open the window, or keep the one that closes later. A
+    /// workflow not RUNNING (paused, cancelled, finished) closes it, as
+    /// does a deadline already passed.
+    pub(crate) fn saw(&self, sent: Duration, proof: Proof, seen: &Seen) {
+        self.saw_at(sent, proof, seen, now());
+    }
+
+    fn saw_at(&self, sent: Duration, proof: Proof, seen: &Seen, answered: Duration) {
         let mut state = self.state();
-        if state.closed_at.is_some_and(|closed| sent < closed) {
+        if state.closed_at.is_some_and(|closed| sent < closed) || sent.is_zero() {
             return;
         }
         let left = match seen.deadline_ms {
@@ -99,7 +131,7 @@ impl StartWindow {
             closes: sent + length,
             proof,
             now_ms: seen.now_ms,
-            answered: Instant::now(),
+            answered,
         };
         if state.open.is_none_or(|old| old.closes < open.closes) {
             state.open = Some(open);
@@ -111,18 +143,22 @@ impl StartWindow {
     pub(crate) fn close(&self) {
         let mut state = self.state();
         state.open = None;
-        state.closed_at = Some(Instant::now());
+        state.closed_at = Some(now());
     }
 
     /// If a call may start now without the check: the estimated database
     /// time of its start and the proof it starts under.
     pub(crate) fn admits(&self, executor: &ExecutorCore) -> Option<(i64, Proof)> {
+        self.admits_at(now(), |proof| executor.holds(proof))
+    }
+
+    fn admits_at(&self, now: Duration, holds: impl Fn(&Proof) -> bool) -> Option<(i64, Proof)> {
         let open = self.state().open?;
-        let now = Instant::now();
-        if now >= open.closes || !executor.holds(&open.proof) {
+        if now >= open.closes || !holds(&open.proof) {
             return None;
         }
-        let since = i64::try_from((now - open.answered).as_millis()).unwrap_or(i64::MAX);
+        let since =
+            i64::try_from(now.saturating_sub(open.answered).as_millis()).unwrap_or(i64::MAX);
         Some((open.now_ms.saturating_add(since), open.proof))
     }
 
@@ -135,6 +171,8 @@ impl StartWindow {
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
     fn seen(status: Status, deadline_ms: Option<i64>) -> Seen {
         Seen {
             status,
@@ -143,52 +181,76 @@ mod tests {
         }
     }
 
-    fn window_after(seen: &Seen, sent: Instant, proof: Proof) -> Option<Instant> {
+    /// When a window opened by a statement sent at 100 ms closes.
+    fn closes_after(seen: &Seen) -> Option<Duration> {
         let w = StartWindow::default();
-        w.saw(sent, proof, seen);
+        w.saw_at(100 * MS, Proof::forever(), seen, 101 * MS);
         w.state().open.map(|o| o.closes)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn opens_for_running_only_and_never_past_the_deadline() {
-        let proof = Proof::forever();
-        let sent = Instant::now();
+    #[test]
+    fn opens_for_running_only_and_never_past_the_deadline() {
+        let sent = 100 * MS;
         assert_eq!(
-            window_after(&seen(Status::Running, None), sent, proof),
+            closes_after(&seen(Status::Running, None)),
             Some(sent + START_WINDOW)
         );
         assert_eq!(
-            window_after(&seen(Status::Running, Some(1_010)), sent, proof),
-            Some(sent + Duration::from_millis(10))
+            closes_after(&seen(Status::Running, Some(1_010))),
+            Some(sent + 10 * MS)
         );
         for status in [Status::Paused, Status::Cancelled, Status::Completed] {
-            assert_eq!(window_after(&seen(status, None), sent, proof), None);
+            assert_eq!(closes_after(&seen(status, None)), None);
         }
-        assert_eq!(
-            window_after(&seen(Status::Running, Some(1_000)), sent, proof),
-            None
-        );
-        assert_eq!(
-            window_after(&seen(Status::Running, Some(900)), sent, proof),
-            None
-        );
+        assert_eq!(closes_after(&seen(Status::Running, Some(1_000))), None);
+        assert_eq!(closes_after(&seen(Status::Running, Some(900))), None);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_paused_answer_closes_and_a_close_ignores_older_statements() {
+    #[test]
+    fn admits_until_it_closes_while_the_proof_holds() {
+        let w = StartWindow::default();
+        assert_eq!(w.admits_at(100 * MS, |_| true).map(|a| a.0), None);
+        w.saw_at(
+            100 * MS,
+            Proof::forever(),
+            &seen(Status::Running, None),
+            102 * MS,
+        );
+        // The start time: the statement's clock, plus the time since its answer.
+        assert_eq!(w.admits_at(110 * MS, |_| true).map(|a| a.0), Some(1_008));
+        assert!(
+            w.admits_at(110 * MS, |_| false).is_none(),
+            "the proof ran out"
+        );
+        assert!(w.admits_at(149 * MS, |_| true).is_some());
+        assert!(w.admits_at(150 * MS, |_| true).is_none(), "closed");
+    }
+
+    #[test]
+    fn a_paused_answer_closes_and_a_close_ignores_older_statements() {
         let proof = Proof::forever();
         let w = StartWindow::default();
-        let first = Instant::now();
-        w.saw(first, proof, &seen(Status::Running, None));
+        let sent = now();
+        assert!(!sent.is_zero());
+        w.saw_at(sent, proof, &seen(Status::Running, None), sent);
         assert!(w.state().open.is_some());
-        w.saw(first, proof, &seen(Status::Paused, None));
+        w.saw_at(sent, proof, &seen(Status::Paused, None), sent);
         assert!(w.state().open.is_none());
 
-        tokio::time::advance(Duration::from_millis(5)).await;
         w.close();
-        w.saw(first, proof, &seen(Status::Running, None));
+        w.saw_at(sent, proof, &seen(Status::Running, None), sent);
         assert!(w.state().open.is_none(), "sent before the close");
-        w.saw(Instant::now(), proof, &seen(Status::Running, None));
+        let later = now() + MS;
+        w.saw_at(later, proof, &seen(Status::Running, None), later);
         assert!(w.state().open.is_some(), "sent after the close");
+    }
+
+    #[test]
+    fn the_boot_clock_moves_on() {
+        let first = boot_clock();
+        assert!(!first.is_zero());
+        std::thread::sleep(2 * MS);
+        let then = boot_clock();
+        assert!(then >= first + 2 * MS, "{first:?} then {then:?}");
     }
 }
