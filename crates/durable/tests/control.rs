@@ -469,7 +469,26 @@ async fn no_step_starts_after_pause_or_cancel_returned(backend: Backend) {
     }
 }
 
+/// A step called right after the workflow completed does not run: it
+/// reads the workflow's state, though the previous step's checkpoint saw
+/// it running a moment before.
+async fn a_step_after_complete_does_not_run(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let ctx = Ctx::start(&t.db, "done", None).await.unwrap();
+    ctx.step("a", counted(&calls, 1)).await.unwrap();
+    ctx.complete(&1).await.unwrap();
+    let err = ctx.step("b", counted(&calls, 2)).await.unwrap_err();
+    assert!(
+        matches!(err, DurableError::NonDeterminism { .. }),
+        "{err:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(child_row(&t.db, ctx.task_id(), "b#0").await.is_none());
+}
+
 both_backends!(
+    a_step_after_complete_does_not_run,
     no_step_starts_after_pause_or_cancel_returned,
     seed_management_calls_still_work,
     pause_cascades_and_blocks_steps,

@@ -94,16 +94,26 @@ async fn two_handles_in_one_process_share_steps(backend: Backend) {
 async fn two_handles_never_run_one_step_twice(backend: Backend) {
     let t = TestDb::new(backend).await;
     let calls = Arc::new(AtomicU32::new(0));
+    // `first` writes `a`: its next step could start without a read...
     let first = Ctx::start(&t.db, "pair", None).await.unwrap();
+    assert_eq!(first.step("a", counted(&calls, 1)).await.unwrap(), 1);
+    // ...but `second` replays `a`, records `b`, and is gone...
     let second = Ctx::start(&t.db, "pair", None).await.unwrap();
-    // `second` writes `a` (its next step could start without a read)...
-    assert_eq!(second.step("a", counted(&calls, 1)).await.unwrap(), 1);
-    // ...`first` replays `a` and records `b`...
-    assert_eq!(first.step("a", counted(&calls, 10)).await.unwrap(), 1);
-    assert_eq!(first.step("b", counted(&calls, 2)).await.unwrap(), 2);
-    // ...and `second`, whose history was read before `b`, replays it.
-    assert_eq!(second.step("b", counted(&calls, 20)).await.unwrap(), 2);
+    assert_eq!(second.step("a", counted(&calls, 10)).await.unwrap(), 1);
+    assert_eq!(second.step("b", counted(&calls, 2)).await.unwrap(), 2);
+    drop(second);
+    // ...so `first`, whose history shows nothing at `b`, reads and replays it.
+    assert_eq!(first.step("b", counted(&calls, 20)).await.unwrap(), 2);
     assert_eq!(calls.load(Ordering::SeqCst), 2, "a step body ran twice");
+    // The same with two pools of one process (an executor each, one owner).
+    let other = TestDb::connect(&t.url).await;
+    let third = Ctx::start(&other, "pair", None).await.unwrap();
+    assert_eq!(third.task_id(), first.task_id());
+    assert_eq!(third.step("a", counted(&calls, 30)).await.unwrap(), 1);
+    assert_eq!(third.step("b", counted(&calls, 40)).await.unwrap(), 2);
+    assert_eq!(third.step("c", counted(&calls, 3)).await.unwrap(), 3);
+    assert_eq!(first.step("c", counted(&calls, 50)).await.unwrap(), 3);
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "a step body ran twice");
 }
 
 /// After B takes over A's expired lease, A's stale handle writes nothing: steps and `complete` are LeaseLost.

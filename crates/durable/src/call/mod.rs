@@ -15,7 +15,7 @@ mod window;
 
 #[cfg(feature = "testing")]
 pub(crate) use window::set_start_window;
-pub(crate) use window::{StartWindow, start_window};
+pub(crate) use window::{StartWindow, outlast};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -135,7 +135,10 @@ impl Ctx {
             && self.is_root()
             && matches!(found, decide::AtPosition::Nothing)
             && !self.executor.is_draining()
-            && self.executor.sole_handle(self.id)
+            && self
+                .handle
+                .as_ref()
+                .is_some_and(crate::identity::Handle::sole)
             && let Some((started_ms, proof)) = self.window.admits(&self.executor)
         {
             tracing::trace!(workflow.id = %self.id, step = %call.key, "starts in the window");

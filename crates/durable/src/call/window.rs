@@ -58,8 +58,11 @@ pub(crate) struct StartWindow(Mutex<State>);
 #[derive(Debug, Default)]
 struct State {
     open: Option<Open>,
-    /// Statements sent before this moment no longer open a window (the
-    /// deadline changed since).
+    /// Shut while this many changes of the workflow's own row are in
+    /// flight (a deadline being set, the workflow finishing).
+    shut: u32,
+    /// Statements sent before this moment open no window: the row may
+    /// have changed since.
     closed_at: Option<Duration>,
 }
 
@@ -115,7 +118,7 @@ impl StartWindow {
 
     fn saw_at(&self, sent: Duration, proof: Proof, seen: &Seen, answered: Duration) {
         let mut state = self.state();
-        if state.closed_at.is_some_and(|closed| sent < closed) || sent.is_zero() {
+        if state.shut > 0 || state.closed_at.is_some_and(|closed| sent < closed) || sent.is_zero() {
             return;
         }
         let left = match seen.deadline_ms {
@@ -138,12 +141,14 @@ impl StartWindow {
         }
     }
 
-    /// Close the window, and ignore what statements sent before now saw
-    /// (the workflow's deadline is being changed).
-    pub(crate) fn close(&self) {
+    /// Shut the window while the workflow's own row changes (its deadline
+    /// is set, it finishes): no call starts in it until the guard is
+    /// dropped, and what statements sent before then saw opens none.
+    pub(crate) fn shut(&self) -> Shut<'_> {
         let mut state = self.state();
         state.open = None;
-        state.closed_at = Some(now());
+        state.shut += 1;
+        Shut(self)
     }
 
     /// If a call may start now without the check: the estimated database
@@ -153,7 +158,12 @@ impl StartWindow {
     }
 
     fn admits_at(&self, now: Duration, holds: impl Fn(&Proof) -> bool) -> Option<(i64, Proof)> {
-        let open = self.state().open?;
+        let state = self.state();
+        if state.shut > 0 {
+            return None;
+        }
+        let open = state.open?;
+        drop(state);
         if now >= open.closes || !holds(&open.proof) {
             return None;
         }
@@ -164,6 +174,33 @@ impl StartWindow {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The window shut by [`StartWindow::shut`].
+#[must_use]
+pub(crate) struct Shut<'a>(&'a StartWindow);
+
+impl Drop for Shut<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.shut -= 1;
+        state.closed_at = Some(now());
+    }
+}
+
+/// Wait out the windows that statements sent before now may have opened:
+/// what a pause or cancel does after its commit, so that no call that
+/// missed it starts after it returned. Timed on the windows' own clock
+/// (tokio's, which a test may pause, could end the wait early).
+pub(crate) async fn outlast() {
+    let until = now() + start_window();
+    loop {
+        let left = until.saturating_sub(now());
+        if left.is_zero() {
+            return;
+        }
+        tokio::time::sleep(left).await;
     }
 }
 
@@ -227,7 +264,7 @@ mod tests {
     }
 
     #[test]
-    fn a_paused_answer_closes_and_a_close_ignores_older_statements() {
+    fn a_paused_answer_closes_and_a_shut_ignores_what_was_sent_before_its_end() {
         let proof = Proof::forever();
         let w = StartWindow::default();
         let sent = now();
@@ -237,12 +274,19 @@ mod tests {
         w.saw_at(sent, proof, &seen(Status::Paused, None), sent);
         assert!(w.state().open.is_none());
 
-        w.close();
         w.saw_at(sent, proof, &seen(Status::Running, None), sent);
-        assert!(w.state().open.is_none(), "sent before the close");
+        let shut = w.shut();
+        assert!(w.admits_at(sent, |_| true).is_none(), "shut");
+        let during = now();
+        w.saw_at(during, proof, &seen(Status::Running, None), during);
+        assert!(w.state().open.is_none(), "sent while shut");
+        std::thread::sleep(MS);
+        drop(shut);
+        w.saw_at(during, proof, &seen(Status::Running, None), during);
+        assert!(w.state().open.is_none(), "sent before the shut ended");
         let later = now() + MS;
         w.saw_at(later, proof, &seen(Status::Running, None), later);
-        assert!(w.state().open.is_some(), "sent after the close");
+        assert!(w.state().open.is_some(), "sent after");
     }
 
     #[test]

@@ -15,8 +15,9 @@ impl Client {
     ///
     /// Once this returns, no new step of the subtree starts in any process
     /// (a step already running finishes and is saved). It returns 50 ms
-    /// after the change commits: a running workflow may start a step that
-    /// long after a checkpoint without reading its state again. A workflow run by a
+    /// after the change commits (also when it fails): a running workflow
+    /// may start a step that long after a checkpoint without reading its
+    /// state again. A workflow run by a
     /// worker is released, and goes on after [`Client::resume`] on any
     /// worker. Only PENDING or RUNNING workflows can be paused.
     ///
@@ -166,13 +167,16 @@ impl Client {
     }
 
     async fn transition(&self, id: Uuid, transition: Transition) -> Result<(), DurableError> {
-        let changed = self.store.transition(id, transition).await?;
-        if transition != Transition::Resume && changed > 0 {
-            // A running root may start a step this long after a checkpoint
+        let changed = self.store.transition(id, transition).await;
+        if transition != Transition::Resume {
+            // A running root may start a step shortly after a checkpoint
             // that saw it RUNNING, without reading its state again: once
-            // this returns, none that missed the change can start.
-            tokio::time::sleep(crate::call::start_window()).await;
+            // this returns, none that missed the change can start. Waited
+            // out on failure too: an error may hide a commit (a lost
+            // answer, or a refusal because a racing call did the same).
+            crate::call::outlast().await;
         }
+        let changed = changed?;
         tracing::info!(workflow.id = %id, action = transition.verb(), changed, "workflow {}d", transition.verb());
         if transition == Transition::Resume {
             // Workers waiting for work may take it now.

@@ -194,6 +194,9 @@ impl Ctx {
         output: Option<String>,
         error: Option<String>,
     ) -> Result<(), DurableError> {
+        // A call after this one reads the workflow's state: it may be
+        // finished by then.
+        let _shut = self.window.shut();
         let waits = self.pause_deadline();
         let mut backoff = super::Backoff::new();
         loop {

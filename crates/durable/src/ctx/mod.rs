@@ -80,9 +80,9 @@ pub struct Ctx {
     pub(crate) pause_wait: Option<std::time::Duration>,
     /// When the next call of a root may start without the check read.
     pub(crate) window: crate::call::StartWindow,
-    /// Counts this handle among the workflow's live ones (a handle that
-    /// may write).
-    _handle: Option<crate::identity::Handle>,
+    /// Counts this handle among the workflow's live ones in this process
+    /// (a handle that may write).
+    pub(crate) handle: Option<crate::identity::Handle>,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -298,7 +298,9 @@ impl Ctx {
         } else {
             History::recorded(found.id)
         };
-        let handle = lease.is_some().then(|| executor.handle(found.id));
+        let handle = lease
+            .is_some()
+            .then(|| crate::identity::Handle::new(found.id));
         Self {
             store: executor.store.clone(),
             executor,
@@ -311,7 +313,7 @@ impl Ctx {
             suspendable: false,
             pause_wait: None,
             window: crate::call::StartWindow::default(),
-            _handle: handle,
+            handle,
         }
     }
 
@@ -380,9 +382,10 @@ impl Ctx {
             // Finished when this handle was made: a replay writes nothing.
             return Ok(());
         }
+        // No call starts without reading the deadline while it changes.
+        let shut = self.window.shut();
         let set = self.store.set_timeout(self.id, timeout_ms).await?;
-        // What statements sent before saw of the deadline is out of date.
-        self.window.close();
+        drop(shut);
         if !set {
             return Err(DurableError::NotFound(self.id));
         }

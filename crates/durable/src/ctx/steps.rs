@@ -249,7 +249,9 @@ impl Ctx {
         call: &Call,
     ) -> Result<Result<(Run, DatabaseTransaction), Entry>, DurableError> {
         for _ in 0..STALE_OPENS {
-            let run = match self.prepare_first(call).await? {
+            // Always the read: opening the transaction may take longer
+            // than the start window lasts.
+            let run = match self.prepare(call).await? {
                 Prepared::Replay(entry) => return Ok(Err(entry)),
                 Prepared::Run(run) => run,
             };

@@ -66,8 +66,6 @@ pub(crate) struct ExecutorCore {
     proven: Proven,
     /// Wakes the heartbeat early (a worker saw the database fail).
     nudge: Arc<Notify>,
-    /// Live handles by workflow.
-    handles: handles::Handles,
 }
 
 /// The end of the proven lease, as milliseconds after `base` (0: never
@@ -152,7 +150,6 @@ impl ExecutorCore {
             draining: AtomicBool::new(false),
             proven: Proven::new(),
             nudge: Arc::new(Notify::new()),
-            handles: handles::Handles::default(),
         }
     }
 
