@@ -4,7 +4,8 @@
 //! 1. **take** the next position and the call's key (`name#n`), in call
 //!    order, synchronously;
 //! 2. **check**: the history at that position, and if it does not settle
-//!    the call, the one read of the store;
+//!    the call, the one read of the store (which a root's step skips in
+//!    its start window, see [`window`]);
 //! 3. **decide** ([`decide`], a pure function): replay, run, or refuse;
 //! 4. **commit** the outcome, fenced by the lease;
 //! 5. **refuse**: a commit the store turned down is read back and decided

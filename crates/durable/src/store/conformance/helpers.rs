@@ -209,3 +209,8 @@ pub(super) fn message<'a>(
         payload,
     }
 }
+
+/// Whether the store wrote `cp` (its fence and the entry there let it).
+pub(super) async fn written(s: &dyn Store, cp: &Checkpoint<'_>) -> bool {
+    s.commit(cp).await.unwrap().is_some()
+}

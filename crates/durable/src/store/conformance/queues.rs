@@ -60,12 +60,7 @@ pub(super) async fn claims_tell_whether_the_history_is_empty(store: Arc<dyn Stor
     enqueue(s, &work("b", "q")).await;
     let b = s.claim_from_queue("q", e1, 1, &filter(WF)).await.unwrap();
     assert_eq!(empty(&b), [true], "a first claim, again");
-    assert!(
-        s.commit(&done(b[0].id, 0, "s#0", "1", lease(&b[0])))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(b[0].id, 0, "s#0", "1", lease(&b[0]))).await);
     // Taken over: a second attempt, with an entry (b) or without (a).
     s.expire_executor(e1).await.unwrap();
     let again = s.claim_from_queue("q", e2, 2, &filter(WF)).await.unwrap();
@@ -74,12 +69,7 @@ pub(super) async fn claims_tell_whether_the_history_is_empty(store: Arc<dyn Stor
     // Forks of an inline root, claimed as roots without an owner: with a
     // copied entry, and from position 0 (nothing copied).
     let r = root(s, "r", e2).await;
-    assert!(
-        s.commit(&done(r.id, 0, "s#0", "1", lease(&r)))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(r.id, 0, "s#0", "1", lease(&r))).await);
     let with_entry = s.fork(r.id, 1).await.unwrap();
     let without = s.fork(r.id, 0).await.unwrap();
     let mut forks = s.claim_orphans(e2, 10, &filter(WF)).await.unwrap();
@@ -570,19 +560,9 @@ pub(super) async fn summary_and_tree_shapes(store: Arc<dyn Store>) {
     let r = root(s, "r", e1).await;
     let l = lease(&r);
     assert!(s.set_timeout(r.id, 3_600_000).await.unwrap());
-    assert!(
-        s.commit(&done(r.id, 0, "fetch#0", r#"{"pages":3}"#, l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(r.id, 0, "fetch#0", r#"{"pages":3}"#, l)).await);
     let c = start_child(s, &child(&r, 1, "c#0", l)).await;
-    assert!(
-        s.commit(&done(c.id, 0, "inner#0", "1", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(c.id, 0, "inner#0", "1", l)).await);
     assert!(
         s.finish(c.id, &l, Status::Completed, Some("2".into()), None, None)
             .await
@@ -595,7 +575,7 @@ pub(super) async fn summary_and_tree_shapes(store: Arc<dyn Store>) {
         max_retries: 4,
         ..cp(r.id, 3, "fetch#1", StepKind::Step, Status::Pending, l)
     };
-    assert!(s.commit(&retrying).await.unwrap().is_some());
+    assert!(written(s, &retrying).await);
     let waiting = Checkpoint {
         wake_ms: Some(FAR_OFF),
         ..cp(r.id, 4, "t#0", StepKind::Recv, Status::Pending, l)

@@ -59,34 +59,14 @@ pub(super) async fn retry_sets_failed_calls_aside(store: Arc<dyn Store>) {
     let e1 = live(s, 1).await;
     let r = root(s, "r", e1).await;
     let l = lease(&r);
-    assert!(
-        s.commit(&done(r.id, 0, "fetch#0", "1", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        s.commit(&failed(r.id, 1, "charge#0", "declined", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(r.id, 0, "fetch#0", "1", l)).await);
+    assert!(written(s, &failed(r.id, 1, "charge#0", "declined", l)).await);
     // A child that failed, and one that caught its failed step and completed.
     let c = start_child(s, &child(&r, 2, "c#0", l)).await;
-    assert!(
-        s.commit(&failed(c.id, 0, "inner#0", "inner broke", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &failed(c.id, 0, "inner#0", "inner broke", l)).await);
     fail(s, c.id, &l, "c failed").await;
     let d = start_child(s, &child(&r, 3, "d#0", l)).await;
-    assert!(
-        s.commit(&failed(d.id, 0, "soft#0", "caught", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &failed(d.id, 0, "soft#0", "caught", l)).await);
     assert!(
         s.finish(d.id, &l, Status::Completed, Some("3".into()), None, None)
             .await
@@ -155,24 +135,14 @@ pub(super) async fn retry_sets_failed_calls_aside(store: Arc<dyn Store>) {
         ["1 1 charge#0 declined x3", "1 0 inner#0 inner broke x3"]
     );
     // The failed run's lease is fenced off.
-    assert!(
-        s.commit(&done(r.id, 1, "charge#0", "9", l))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!written(s, &done(r.id, 1, "charge#0", "9", l)).await);
     assert!(entry_at(s, r.id, 1).await.is_none());
 
     // A new run claims it, fails once more, and a second retry is round 2.
     let again = root(s, "r", e1).await;
     assert_eq!(again.id, r.id);
     let l2 = lease(&again);
-    assert!(
-        s.commit(&failed(r.id, 1, "charge#0", "declined again", l2))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &failed(r.id, 1, "charge#0", "declined again", l2)).await);
     fail(s, r.id, &l2, "charge failed again").await;
     s.retry(r.id, &from).await.unwrap();
     assert_eq!(
@@ -185,12 +155,7 @@ pub(super) async fn retry_sets_failed_calls_aside(store: Arc<dyn Store>) {
     );
     let third = root(s, "r", e1).await;
     let l3 = lease(&third);
-    assert!(
-        s.commit(&done(r.id, 1, "charge#0", "5", l3))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(r.id, 1, "charge#0", "5", l3)).await);
     assert!(
         s.finish(r.id, &l3, Status::Completed, Some("ok".into()), None, None)
             .await
@@ -237,22 +202,12 @@ pub(super) async fn purge_takes_finished_trees_only(store: Arc<dyn Store>) {
     // a: completed, with a step, a child, a message and a retried call.
     let a = root(s, "a", e1).await;
     let la = lease(&a);
-    assert!(
-        s.commit(&failed(a.id, 0, "x#0", "boom", la))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &failed(a.id, 0, "x#0", "boom", la)).await);
     fail(s, a.id, &la, "x failed").await;
     s.retry(a.id, &[Status::Failed]).await.unwrap();
     let a = root(s, "a", e1).await;
     let la = lease(&a);
-    assert!(
-        s.commit(&done(a.id, 0, "x#0", "1", la))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(a.id, 0, "x#0", "1", la)).await);
     let ac = start_child(s, &child(&a, 1, "c#0", la)).await;
     assert!(
         s.finish(ac.id, &la, Status::Completed, None, None, None)
@@ -302,24 +257,9 @@ pub(super) async fn fork_copies_the_history_before_a_position(store: Arc<dyn Sto
     let e1 = live(s, 1).await;
     let r = root(s, "r", e1).await;
     let l = lease(&r);
-    assert!(
-        s.commit(&done(r.id, 0, "a#0", "1", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        s.commit(&failed(r.id, 1, "b#0", "no", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        s.commit(&done(r.id, 2, "c#0", "3", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(r.id, 0, "a#0", "1", l)).await);
+    assert!(written(s, &failed(r.id, 1, "b#0", "no", l)).await);
+    assert!(written(s, &done(r.id, 2, "c#0", "3", l)).await);
     let fork = s.fork(r.id, 2).await.unwrap();
     let w = s.workflow(fork).await.unwrap().expect("the fork");
     assert_eq!(
@@ -362,7 +302,7 @@ pub(super) async fn fork_copies_the_history_before_a_position(store: Arc<dyn Sto
         max_retries: 3,
         ..cp(r.id, 4, "p#0", StepKind::Step, Status::Pending, l)
     };
-    assert!(s.commit(&pending).await.unwrap().is_some());
+    assert!(written(s, &pending).await);
     assert!(
         matches!(s.fork(r.id, 5).await, Err(DurableError::InvalidInput(_))),
         "unfinished"

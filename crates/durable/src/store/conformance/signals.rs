@@ -185,7 +185,7 @@ pub(super) async fn suspension_woken_by_send_and_waker(store: Arc<dyn Store>) {
         wake_ms: Some(FAR_OFF),
         ..cp(w.id, 0, "approve#0", StepKind::Wait, Status::Pending, wl)
     };
-    assert!(s.commit(&wait).await.unwrap().is_some());
+    assert!(written(s, &wait).await);
     assert!(
         s.release(w.id, &wl, Some(&suspend(w.id, 0, Some(FAR_OFF), "approve")))
             .await
@@ -220,7 +220,7 @@ pub(super) async fn suspension_woken_by_send_and_waker(store: Arc<dyn Store>) {
         wake_ms: Some(LONG_AGO),
         ..cp(z.id, 0, "nap#0", StepKind::Sleep, Status::Pending, zl)
     };
-    assert!(s.commit(&sleep).await.unwrap().is_some());
+    assert!(written(s, &sleep).await);
     assert!(
         s.release(z.id, &zl, Some(&suspend(z.id, 0, Some(LONG_AGO), "sleep")))
             .await
@@ -255,7 +255,7 @@ pub(super) async fn finished_or_cancelled_child_wakes_joining_parent(store: Arc<
         child: Some(child),
         ..cp(p.id, position, key, StepKind::Join, Status::Pending, l)
     };
-    assert!(s.commit(&join(3, "join#0", a.id)).await.unwrap().is_some());
+    assert!(written(s, &join(3, "join#0", a.id)).await);
     let joining = |position| Suspension {
         workflow: p.id,
         position,
@@ -347,7 +347,7 @@ pub(super) async fn finished_or_cancelled_child_wakes_joining_parent(store: Arc<
         child: Some(c.id),
         ..cp(p.id, 4, "join#1", StepKind::Join, Status::Pending, l2)
     };
-    assert!(s.commit(&join_c).await.unwrap().is_some());
+    assert!(written(s, &join_c).await);
     assert!(s.release(p.id, &l2, Some(&joining(4))).await.unwrap());
     assert!(row(s, p.id).await.contains("avail=MAX"));
     assert_eq!(s.transition(c.id, Transition::Cancel).await.unwrap(), 1);
@@ -362,7 +362,7 @@ pub(super) async fn finished_or_cancelled_child_wakes_joining_parent(store: Arc<
         child: Some(b.id),
         ..cp(p.id, 5, "join#2", StepKind::Join, Status::Pending, l3)
     };
-    assert!(s.commit(&join_b).await.unwrap().is_some());
+    assert!(written(s, &join_b).await);
     assert!(s.release(p.id, &l3, Some(&joining(5))).await.unwrap());
     assert_eq!(
         row(s, p.id).await,
@@ -377,7 +377,7 @@ pub(super) async fn finished_or_cancelled_child_wakes_joining_parent(store: Arc<
         output: Some(serde_json::to_string(&[d.id]).unwrap()),
         ..cp(p.id, 7, "select#0", StepKind::Select, Status::Pending, l4)
     };
-    assert!(s.commit(&select).await.unwrap().is_some());
+    assert!(written(s, &select).await);
     assert!(s.release(p.id, &l4, Some(&joining(7))).await.unwrap());
     assert!(row(s, p.id).await.contains("avail=MAX"));
     let dc = s

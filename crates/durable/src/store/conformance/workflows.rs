@@ -311,19 +311,9 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
     let e1 = live(s, 1).await;
     let r = root(s, "k", e1).await;
     let l = lease(&r);
-    assert!(
-        s.commit(&done(r.id, 0, "s#0", "1", l))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(written(s, &done(r.id, 0, "s#0", "1", l)).await);
     // A finished entry is never overwritten.
-    assert!(
-        s.commit(&done(r.id, 0, "s#0", "2", l))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!written(s, &done(r.id, 0, "s#0", "2", l)).await);
     assert_eq!(
         entry_at(s, r.id, 0).await.as_deref(),
         Some("@0 s#0 s STEP COMPLETED out=1 completed=now")
@@ -336,7 +326,7 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         max_retries: 3,
         ..cp(r.id, 1, "s#1", StepKind::Step, Status::Pending, l)
     };
-    assert!(s.commit(&retrying).await.unwrap().is_some());
+    assert!(written(s, &retrying).await);
     assert_eq!(
         entry_at(s, r.id, 1).await.as_deref(),
         Some("@1 s#1 s STEP PENDING err=boom retries=1/3")
@@ -349,30 +339,15 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         started_ms: FAR_OFF,
         ..cp(r.id, 1, "s#1", StepKind::Step, Status::Completed, l)
     };
-    assert!(s.commit(&retried).await.unwrap().is_some());
+    assert!(written(s, &retried).await);
     assert_eq!(
         entry_at(s, r.id, 1).await.as_deref(),
         Some("@1 s#1 s STEP COMPLETED out=3 retries=2/3 completed=now")
     );
     // Another call at a pending entry's position: refused.
-    assert!(
-        s.commit(&cp(r.id, 2, "t#0", StepKind::Step, Status::Pending, l))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        s.commit(&cp(r.id, 2, "u#0", StepKind::Step, Status::Completed, l))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        s.commit(&cp(r.id, 2, "t#0", StepKind::Wait, Status::Completed, l))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(written(s, &cp(r.id, 2, "t#0", StepKind::Step, Status::Pending, l)).await);
+    assert!(!written(s, &cp(r.id, 2, "u#0", StepKind::Step, Status::Completed, l)).await);
+    assert!(!written(s, &cp(r.id, 2, "t#0", StepKind::Wait, Status::Completed, l)).await);
     assert_eq!(
         entry_at(s, r.id, 2).await.as_deref(),
         Some("@2 t#0 t STEP PENDING")
@@ -382,46 +357,26 @@ pub(super) async fn commit_fenced_refused_updated(store: Arc<dyn Store>) {
         wake_ms: Some(wake),
         ..cp(r.id, 3, "w#0", StepKind::Wait, Status::Pending, l)
     };
-    assert!(s.commit(&wait(LONG_AGO)).await.unwrap().is_some());
-    assert!(s.commit(&wait(FAR_OFF)).await.unwrap().is_some());
+    assert!(written(s, &wait(LONG_AGO)).await);
+    assert!(written(s, &wait(FAR_OFF)).await);
     assert_eq!(
         entry_at(s, r.id, 3).await.as_deref(),
         Some("@3 w#0 w WAIT PENDING wake=1000")
     );
     // Fenced: another epoch, another owner.
-    assert!(
-        s.commit(&done(r.id, 4, "x#0", "1", stale(l)))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!written(s, &done(r.id, 4, "x#0", "1", stale(l))).await);
     let foreign = Lease {
         owner: exec_id(2),
         ..l
     };
-    assert!(
-        s.commit(&done(r.id, 4, "x#0", "1", foreign))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(!written(s, &done(r.id, 4, "x#0", "1", foreign)).await);
     assert_eq!(entry_at(s, r.id, 4).await, None);
     // After a takeover the old lease writes nothing, the new one does.
     s.expire_executor(e1).await.unwrap();
     let e2 = live(s, 2).await;
     let taken = root(s, "k", e2).await;
-    assert!(
-        s.commit(&done(r.id, 4, "x#0", "1", l))
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        s.commit(&done(r.id, 4, "x#0", "1", lease(&taken)))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(!written(s, &done(r.id, 4, "x#0", "1", l)).await);
+    assert!(written(s, &done(r.id, 4, "x#0", "1", lease(&taken))).await);
     assert_eq!(
         entries(&s.history_page(r.id, 2, 2).await.unwrap()),
         ["@2 t#0 t STEP PENDING", "@3 w#0 w WAIT PENDING wake=1000"]
