@@ -487,7 +487,25 @@ async fn a_step_after_complete_does_not_run(backend: Backend) {
     assert!(child_row(&t.db, ctx.task_id(), "b#0").await.is_none());
 }
 
+/// A pause right after the workflow was created stops its first step:
+/// the statement that created it saw it running a moment before, and the
+/// pause waits that moment out.
+async fn pause_right_after_start_is_seen(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let other = TestDb::connect(&t.url).await;
+    let calls = Arc::new(AtomicU32::new(0));
+    let ctx = Ctx::start(&t.db, "fresh", None).await.unwrap();
+    durable::Client::new(&other)
+        .pause(ctx.task_id())
+        .await
+        .unwrap();
+    let err = ctx.step("a", counted(&calls, 1)).await.unwrap_err();
+    assert!(matches!(err, DurableError::Paused(_)), "{err:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
 both_backends!(
+    pause_right_after_start_is_seen,
     a_step_after_complete_does_not_run,
     no_step_starts_after_pause_or_cancel_returned,
     seed_management_calls_still_work,

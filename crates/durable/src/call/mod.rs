@@ -16,7 +16,7 @@ mod window;
 
 #[cfg(feature = "testing")]
 pub(crate) use window::set_start_window;
-pub(crate) use window::{StartWindow, outlast};
+pub(crate) use window::{StartWindow, now as window_now, outlast};
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -237,6 +237,7 @@ impl Ctx {
             input,
             owner: executor.id,
         };
+        let sent = (crate::call::window_now(), executor.proof());
         let mut started = executor.store.start_root(&root).await?;
         // A previous owner on this host that no longer exists: take over now.
         if let Started::Refused(row) = &started
@@ -248,7 +249,12 @@ impl Ctx {
         }
         let ctx = match started {
             Started::Claimed { row, created } => {
+                // A row this statement created carries its clock.
+                let created_ms = created.then_some(row.created_ms);
                 let ctx = Self::claimed(executor, row, created);
+                if let Some(now_ms) = created_ms {
+                    ctx.opened(sent.0, sent.1, now_ms);
+                }
                 // Inline too: a workflow that kills its process is not run
                 // again by every restart.
                 ctx.refuse_if_poisoned(crate::DEFAULT_MAX_RECOVERIES)
@@ -280,6 +286,26 @@ impl Ctx {
             epoch: row.lease_epoch,
         };
         Self::new(executor, Some(lease), row, created)
+    }
+
+    /// The statement that claimed or created this workflow, sent at `sent`
+    /// (the start window's clock) under `proof`, set it RUNNING at `now_ms`
+    /// (the database clock): it opens the start window, as a checkpoint
+    /// does, so the first step need not read the state it just wrote.
+    pub(crate) fn opened(
+        &self,
+        sent: std::time::Duration,
+        proof: crate::identity::Proof,
+        now_ms: i64,
+    ) {
+        if self.is_root() && self.lease.is_some() {
+            let seen = crate::store::Seen {
+                status: self.found.status,
+                deadline_ms: self.found.deadline_ms,
+                now_ms,
+            };
+            self.window.saw(sent, proof, &seen);
+        }
     }
 
     /// A workflow that was finished when found: replay only.

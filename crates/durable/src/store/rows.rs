@@ -39,6 +39,10 @@ pub(crate) struct WorkflowRow {
     /// Its run then reads no history page before its first call. `false`
     /// wherever it is not known.
     pub(crate) history_empty: bool,
+    /// The database clock of the claim that returned this row (claims
+    /// from a queue only): the claim set it RUNNING under a new lease, so
+    /// it opens the start window as a checkpoint does.
+    pub(crate) claimed_ms: Option<i64>,
 }
 
 /// One journal entry: the record of one durable call.

@@ -427,6 +427,8 @@ impl Worker {
                 if orphans {
                     checked_orphans = tokio::time::Instant::now();
                 }
+                // What a claim saw opens its workflow's start window.
+                let claim_sent = (crate::call::window_now(), inner.proof());
                 let (claims, failed) = self.claim_round(&slots, &filter, orphans).await;
                 if failed {
                     // The database failed us: renew the lease now, and let
@@ -449,7 +451,7 @@ impl Worker {
                             run_one(
                                 inner.clone(),
                                 self.registry.clone(),
-                                row,
+                                (row, claim_sent),
                                 (permits, registered),
                                 (self.max_recoveries, announcer.clone()),
                             )
@@ -610,7 +612,7 @@ fn epoch_ms_now() -> i64 {
 async fn run_one(
     executor: Arc<ExecutorCore>,
     registry: Arc<Registry>,
-    row: WorkflowRow,
+    (row, (sent, proof)): (WorkflowRow, (std::time::Duration, crate::identity::Proof)),
     (_permits, registered): (claim::Permits, claim::Registered),
     (max_recoveries, announcer): (u32, Arc<announce::Announcer>),
 ) {
@@ -624,7 +626,11 @@ async fn run_one(
         return;
     };
     let history_empty = row.history_empty;
+    let claimed_ms = row.claimed_ms;
     let ctx = Ctx::claimed(executor, row, history_empty);
+    if let Some(now_ms) = claimed_ms {
+        ctx.opened(sent, proof, now_ms);
+    }
     let result = match ctx.refuse_if_poisoned(max_recoveries).await {
         Ok(()) => crate::runner::run(workflow, ctx).await,
         Err(err) => Err(err),

@@ -231,6 +231,7 @@ impl State {
                 w.app_version = app_version.map(str::to_string);
             }
             let mut row = w.clone();
+            row.claimed_ms = Some(now);
             row.history_empty = row.attempts == 1
                 && self
                     .steps

@@ -245,6 +245,7 @@ impl State {
             started_ms: None,
             completed_ms: None,
             history_empty: false,
+            claimed_ms: None,
         }
     }
 

@@ -94,13 +94,16 @@ impl<'a> Row<'a> {
             started_ms: self.get("started_ms")?,
             completed_ms: self.get("completed_ms")?,
             history_empty: false,
+            claimed_ms: None,
         })
     }
 
-    /// A row a claim returned, with its `history_empty` column.
+    /// A row a claim returned, with its `history_empty` and `claimed_ms`
+    /// columns.
     pub(super) fn claimed_workflow(&self) -> Result<WorkflowRow, DbErr> {
         Ok(WorkflowRow {
             history_empty: self.get("history_empty")?,
+            claimed_ms: Some(self.get("claimed_ms")?),
             ..self.workflow()?
         })
     }

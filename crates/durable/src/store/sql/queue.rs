@@ -166,7 +166,8 @@ macro_rules! queue_sql {
                 // one primary-key probe, whatever the planner knows of the
                 // table (a repeated condition on the status, or several
                 // ids at once, had it read a status index or the table).
-                " WHERE id = (SELECT id FROM picked) RETURNING ", workflow_columns!(), ", ", history_empty!()
+                " WHERE id = (SELECT id FROM picked) RETURNING ", workflow_columns!(), ", ", history_empty!(),
+                ", ", $now, " AS claimed_ms"
             ),
             keyed_candidates: concat!(
                 // The keys with claimable work, one index probe each (a
@@ -208,7 +209,7 @@ macro_rules! queue_sql {
             claim_one: concat!(
                 "UPDATE durable_workflow SET ", claim_set!($now, "$2", "$3"),
                 " WHERE id = $1 AND ", claimable!($now, $owner_lock, "$2"), " RETURNING ", workflow_columns!(),
-                ", ", history_empty!()
+                ", ", history_empty!(), ", ", $now, " AS claimed_ms"
             ),
         }
     };
