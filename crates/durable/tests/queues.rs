@@ -336,6 +336,24 @@ async fn priority_orders_starts(backend: Backend) {
     assert_eq!(order, ["c", "b", "d", "a", "e"]);
 }
 
+/// Workflows of one priority start in enqueue order, also those enqueued
+/// in the same millisecond (ids are ordered by creation).
+async fn equal_priorities_start_in_enqueue_order(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("q{i:02}")).collect();
+    for key in &keys {
+        enqueue(&t.db, key, 1, 2, EnqueueOptions::new()).await;
+    }
+    let r = runs();
+    let w = run(Worker::new(&t.db, registry(&r, false)).concurrency(1));
+    wait_all(&t.db, &keys).await;
+    w.stop().await;
+    let mut done = roots(&t.db).await;
+    done.sort_by_key(|r| r.started_ms);
+    let order: Vec<&str> = done.iter().map(|r| r.task_key.as_str()).collect();
+    assert_eq!(order, keys);
+}
+
 /// A delayed workflow does not start before its time (database clock),
 /// while work enqueued after it runs at once.
 async fn delay_defers_the_start(backend: Backend) {
@@ -637,6 +655,7 @@ both_backends!(
     worker_concurrency_spans_queues,
     rate_limit_holds,
     priority_orders_starts,
+    equal_priorities_start_in_enqueue_order,
     delay_defers_the_start,
     concurrency_key_limit_holds,
     concurrency_key_limit_above_one_fills_each_key,

@@ -13,6 +13,8 @@
 //! starts less than `START_WINDOW` after the checkpoint was sent (this
 //! process's monotonic clock) starts before any pause it missed returned.
 //! The same reasoning bounds the window by the deadline the statement saw.
+//! The statement that creates an inline root or claims a queued one opens
+//! the window in the same way (`Ctx::opened`): it set the workflow RUNNING.
 //!
 //! Only roots use it: a child's check also reads its ancestors, whose
 //! states its own checkpoint does not see. Its clock counts the time a

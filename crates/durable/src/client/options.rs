@@ -65,7 +65,9 @@ impl EnqueueOptions {
         self
     }
 
-    /// Larger runs first within the queue (default 0).
+    /// Larger runs first within the queue (default 0); ties go by enqueue
+    /// order (for enqueues from different processes in one millisecond, by
+    /// the time each process read).
     ///
     /// ```
     /// let urgent = durable::EnqueueOptions::new().priority(100);

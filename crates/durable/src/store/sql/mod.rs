@@ -126,7 +126,12 @@ impl SqlStore {
         Self {
             db: db.clone(),
             dialect,
-            ids: Arc::new(Uuid::new_v4),
+            // Time-ordered ids (UUIDv7, ordered by creation within the
+            // process): workflows of one priority enqueued in the same
+            // millisecond are claimed in enqueue order (claims order by
+            // priority, creation time, id), and new rows land at the end
+            // of the primary key's index.
+            ids: Arc::new(Uuid::now_v7),
             unsupported,
             deadline,
             beats: Arc::default(),
