@@ -16,7 +16,7 @@ mod window;
 
 #[cfg(feature = "testing")]
 pub(crate) use window::set_start_window;
-pub(crate) use window::{StartWindow, now as window_now, outlast};
+pub(crate) use window::{Sent, StartWindow, outlast};
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -136,11 +136,11 @@ impl Ctx {
             && self.is_root()
             && matches!(found, decide::AtPosition::Nothing)
             && !self.executor.is_draining()
+            && let Some((started_ms, proof)) = self.window.admits(&self.executor)
             && self
                 .handle
                 .as_ref()
                 .is_some_and(crate::identity::Handle::sole)
-            && let Some((started_ms, proof)) = self.window.admits(&self.executor)
         {
             tracing::trace!(workflow.id = %self.id, step = %call.key, "starts in the window");
             return Ok(Prepared::Run(Run {
@@ -270,11 +270,10 @@ impl Ctx {
         call: &Call,
         checkpoint: &Checkpoint<'_>,
     ) -> Result<Option<Entry>, DurableError> {
-        let sent = window::now();
-        let proof = self.executor.proof();
+        let sent = Sent::now(&self.executor);
         if let Some(seen) = self.store.commit(checkpoint).await? {
             if self.is_root() {
-                self.window.saw(sent, proof, &seen);
+                self.window.saw(sent, &seen);
             }
             return Ok(None);
         }

@@ -109,13 +109,30 @@ fn boot_clock() -> Duration {
     nix::time::clock_gettime(clock).map_or(Duration::ZERO, Duration::from)
 }
 
+/// When a statement that may open a window was sent, on the window's
+/// clock, and the proven lease it was sent under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    at: Duration,
+    proof: Proof,
+}
+
+impl Sent {
+    /// Taken just before the statement is sent.
+    pub(crate) fn now(executor: &ExecutorCore) -> Self {
+        Self {
+            at: now(),
+            proof: executor.proof(),
+        }
+    }
+}
+
 impl StartWindow {
-    /// A statement sent at `sent` ([`now`]), under `proof`, wrote and saw
-    /// `seen`: open the window, or keep the one that closes later. A
-    /// workflow not RUNNING (paused, cancelled, finished) closes it, as
-    /// does a deadline already passed.
-    pub(crate) fn saw(&self, sent: Duration, proof: Proof, seen: &Seen) {
-        self.saw_at(sent, proof, seen, now());
+    /// A statement `sent` wrote and saw `seen`: open the window, or keep
+    /// the one that closes later. A workflow not RUNNING (paused,
+    /// cancelled, finished) closes it, as does a deadline already passed.
+    pub(crate) fn saw(&self, sent: Sent, seen: &Seen) {
+        self.saw_at(sent.at, sent.proof, seen, now());
     }
 
     fn saw_at(&self, sent: Duration, proof: Proof, seen: &Seen, answered: Duration) {

@@ -237,7 +237,7 @@ impl Ctx {
             input,
             owner: executor.id,
         };
-        let sent = (crate::call::window_now(), executor.proof());
+        let sent = crate::call::Sent::now(&executor);
         let mut started = executor.store.start_root(&root).await?;
         // A previous owner on this host that no longer exists: take over now.
         if let Started::Refused(row) = &started
@@ -253,7 +253,7 @@ impl Ctx {
                 let created_ms = created.then_some(row.created_ms);
                 let ctx = Self::claimed(executor, row, created);
                 if let Some(now_ms) = created_ms {
-                    ctx.opened(sent.0, sent.1, now_ms);
+                    ctx.opened(sent, now_ms);
                 }
                 // Inline too: a workflow that kills its process is not run
                 // again by every restart.
@@ -288,23 +288,18 @@ impl Ctx {
         Self::new(executor, Some(lease), row, created)
     }
 
-    /// The statement that claimed or created this workflow, sent at `sent`
-    /// (the start window's clock) under `proof`, set it RUNNING at `now_ms`
-    /// (the database clock): it opens the start window, as a checkpoint
-    /// does, so the first step need not read the state it just wrote.
-    pub(crate) fn opened(
-        &self,
-        sent: std::time::Duration,
-        proof: crate::identity::Proof,
-        now_ms: i64,
-    ) {
+    /// The statement that claimed or created this workflow, `sent` before,
+    /// set it RUNNING at `now_ms` (the database clock): it opens the start
+    /// window, as a checkpoint does, so the first step need not read the
+    /// state it just wrote.
+    pub(crate) fn opened(&self, sent: crate::call::Sent, now_ms: i64) {
         if self.is_root() && self.lease.is_some() {
             let seen = crate::store::Seen {
                 status: self.found.status,
                 deadline_ms: self.found.deadline_ms,
                 now_ms,
             };
-            self.window.saw(sent, proof, &seen);
+            self.window.saw(sent, &seen);
         }
     }
 

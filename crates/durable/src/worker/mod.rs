@@ -428,7 +428,7 @@ impl Worker {
                     checked_orphans = tokio::time::Instant::now();
                 }
                 // What a claim saw opens its workflow's start window.
-                let claim_sent = (crate::call::window_now(), inner.proof());
+                let claim_sent = crate::call::Sent::now(&inner);
                 let (claims, failed) = self.claim_round(&slots, &filter, orphans).await;
                 if failed {
                     // The database failed us: renew the lease now, and let
@@ -612,7 +612,7 @@ fn epoch_ms_now() -> i64 {
 async fn run_one(
     executor: Arc<ExecutorCore>,
     registry: Arc<Registry>,
-    (row, (sent, proof)): (WorkflowRow, (std::time::Duration, crate::identity::Proof)),
+    (row, sent): (WorkflowRow, crate::call::Sent),
     (_permits, registered): (claim::Permits, claim::Registered),
     (max_recoveries, announcer): (u32, Arc<announce::Announcer>),
 ) {
@@ -629,7 +629,7 @@ async fn run_one(
     let claimed_ms = row.claimed_ms;
     let ctx = Ctx::claimed(executor, row, history_empty);
     if let Some(now_ms) = claimed_ms {
-        ctx.opened(sent, proof, now_ms);
+        ctx.opened(sent, now_ms);
     }
     let result = match ctx.refuse_if_poisoned(max_recoveries).await {
         Ok(()) => crate::runner::run(workflow, ctx).await,
