@@ -286,6 +286,38 @@ async fn worker_concurrency_spans_queues(backend: Backend) {
     assert_eq!(max_overlap(roots(&t.db).await.iter()), 2);
 }
 
+/// A slot freed by a workflow of a later queue goes to the first served
+/// queue that has work, not back to the queue of the workflow that ended
+/// (the task that ends a workflow claims the next one into its slot).
+async fn a_freed_slot_goes_to_the_first_queue_with_work(backend: Backend) {
+    let t = TestDb::new(backend).await;
+    declare(&t.db, Queue::new("first")).await;
+    declare(&t.db, Queue::new("second")).await;
+    let on = |queue: &'static str| move |_| EnqueueOptions::new().queue(queue);
+    let r = runs();
+    let early = enqueue_n(&t.db, "early", 1, (3, 60), on("second")).await;
+    let w = Worker::new(&t.db, registry(&r, false)).concurrency(1);
+    let w = run(w.queues(["first", "second"]));
+    while r.lock().unwrap().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let later = enqueue_n(&t.db, "later", 3, (1, 10), on("second")).await;
+    let firsts = enqueue_n(&t.db, "first", 3, (1, 10), on("first")).await;
+    for keys in [&early, &later, &firsts] {
+        wait_all(&t.db, keys).await;
+    }
+    w.stop().await;
+    let mut done = roots(&t.db).await;
+    done.sort_by_key(|r| r.started_ms);
+    let order: Vec<&str> = done.iter().map(|r| r.task_key.as_str()).collect();
+    assert_eq!(
+        order,
+        [
+            "early0", "first0", "first1", "first2", "later0", "later1", "later2"
+        ]
+    );
+}
+
 /// At most N starts per period: any N+1 consecutive starts (database
 /// clock) span at least the period; N starts do fit in one.
 async fn rate_limit_holds(backend: Backend) {
@@ -653,6 +685,7 @@ both_backends!(
     global_limit_holds_across_workers,
     per_executor_limit_holds,
     worker_concurrency_spans_queues,
+    a_freed_slot_goes_to_the_first_queue_with_work,
     rate_limit_holds,
     priority_orders_starts,
     equal_priorities_start_in_enqueue_order,

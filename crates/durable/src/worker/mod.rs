@@ -25,21 +25,14 @@ use crate::client::Client;
 use crate::ctx::Ctx;
 use crate::error::DurableError;
 use crate::executor::Executor;
-use crate::identity::ExecutorCore;
 use crate::queue::DEFAULT_QUEUE;
 use crate::registry::Registry;
+use crate::store::WorkflowRow;
 use crate::store::sql::jittered;
-use crate::store::{ClaimFilter, WorkflowRow};
+use claim::{Claim, Claimer, Served};
 
 /// How often a worker looks for owners on this host whose process is gone.
 const OWNER_CHECK: Duration = Duration::from_secs(1);
-
-/// A queue this worker serves, and its own limit on it.
-#[derive(Debug, Clone)]
-struct Served {
-    name: String,
-    slots: Option<Arc<Semaphore>>,
-}
 
 /// An executor process's worker loop.
 ///
@@ -119,7 +112,7 @@ impl Worker {
     ) -> Self {
         let db = store.connection().clone();
         let executor = Executor {
-            core: Arc::new(ExecutorCore::new(store, id, lease)),
+            core: Arc::new(crate::identity::ExecutorCore::new(store, id, lease)),
         };
         Self::assemble(&db, executor, registry)
     }
@@ -174,7 +167,8 @@ impl Worker {
     }
 
     /// Serve these queues (replacing the default list), without a limit of
-    /// this worker's own.
+    /// this worker's own. The order is the order of preference: a free
+    /// slot goes to the first queue in the list that has work.
     ///
     /// ```no_run
     /// # fn demo(db: durable::sea_orm::DatabaseConnection, registry: durable::Registry) {
@@ -368,14 +362,16 @@ impl Worker {
                 tracing::info_span!(parent: None, "worker.schedules", executor = %inner.id),
             ))
         });
-        let slots = Arc::new(Semaphore::new(self.slots));
-        let in_flight = Arc::new(claim::InFlight::default());
-        let names = self.registry.names_json();
-        let filter = ClaimFilter {
-            names: &names,
-            app_version: self.app_version.as_deref(),
-            any_version: self.any_version || self.app_version.is_none(),
-        };
+        let claimer = Arc::new(Claimer::new(
+            inner.clone(),
+            self.queues.clone(),
+            self.slots,
+            self.registry.names_json(),
+            (
+                self.app_version.clone(),
+                self.any_version || self.app_version.is_none(),
+            ),
+        ));
         tracing::info!(executor = %inner.id, queues = ?self.queues.iter().map(|q| &q.name).collect::<Vec<_>>(), "worker started");
         let mut tasks = JoinSet::new();
         // `shutdown` is polled alongside the rounds, not only between them:
@@ -385,6 +381,7 @@ impl Worker {
         let stop = Notify::new();
         let watch = async {
             shutdown.await;
+            claimer.stop();
             stop.notify_one();
         };
         let rounds = async {
@@ -397,7 +394,6 @@ impl Worker {
             // always finds nothing.
             let mut checked_orphans = tokio::time::Instant::now() - self.poll;
             let mut woken = false;
-            let mut stray = false;
             loop {
                 // On one host a dead process is known at once (elsewhere
                 // only its lease tells): look once a second.
@@ -429,30 +425,19 @@ impl Worker {
                 }
                 // What a claim saw opens its workflow's start window.
                 let claim_sent = crate::call::Sent::now(&inner);
-                let (claims, failed) = self.claim_round(&slots, &filter, orphans).await;
-                if failed {
-                    // The database failed us: renew the lease now, and let
-                    // the next round come after a pause with jitter rather
-                    // than with every other worker at once. A claim whose
-                    // reply was lost may have made us the owner of work we
-                    // never received: give back whatever we own and do not run.
-                    inner.nudge_heartbeat();
-                    stray = true;
-                }
+                // A failed claim renews the lease now, and the next round
+                // comes after a pause with jitter rather than with every
+                // other worker at once.
+                let (claims, failed) = claimer.round(orphans).await;
                 for (queue, rows) in claims {
                     for row in rows {
                         claimed_any = true;
-                        let permits = claim::take_permits(
-                            &slots,
-                            queue.and_then(|q| self.queues[q].slots.as_ref()),
-                        );
-                        let registered = in_flight.register(row.id);
+                        let claim = claimer.accept(queue, row, claim_sent);
                         tasks.spawn(
-                            run_one(
-                                inner.clone(),
+                            run_chain(
+                                claimer.clone(),
                                 self.registry.clone(),
-                                (row, claim_sent),
-                                (permits, registered),
+                                claim,
                                 (self.max_recoveries, announcer.clone()),
                             )
                             .in_current_span(),
@@ -460,21 +445,8 @@ impl Worker {
                     }
                 }
                 // After the rows of this round are registered: they are ours.
-                if stray {
-                    match store.release_stray(inner.id, &in_flight.ids()).await {
-                        Ok(n) => {
-                            stray = false;
-                            if n > 0 {
-                                tracing::info!(
-                                    released = n,
-                                    "released work claimed without an answer"
-                                );
-                            }
-                        }
-                        Err(err) => tracing::warn!(error = %err, "releasing stray claims failed"),
-                    }
-                }
-                if claimed_any && !failed && slots.available_permits() > 0 {
+                claimer.release_stray().await;
+                if claimed_any && !failed && claimer.slots.available_permits() > 0 {
                     continue;
                 }
                 let pause = if failed {
@@ -529,97 +501,49 @@ impl Worker {
         tracing::info!(executor = %inner.id, released, "worker stopped");
         Ok(())
     }
+}
 
-    /// Claim what there is room for in every served queue, and (with
-    /// `orphans`) inline roots to take over, within one budget of free
-    /// slots, and whether any claim failed. Errors are logged: the next round tries again.
-    // A short trace of its own at debug level: a round runs every poll
-    // interval, mostly claiming nothing.
-    #[tracing::instrument(name = "claim", parent = None, level = "debug", skip_all, fields(claimed = tracing::field::Empty))]
-    async fn claim_round(
-        &self,
-        slots: &Semaphore,
-        filter: &ClaimFilter<'_>,
-        orphans: bool,
-    ) -> (Claimed, bool) {
-        let mut claimed = Vec::new();
-        let mut failed = false;
-        let me = self.executor.id();
-        let store = &self.executor.core.store;
-        let mut free = slots.available_permits();
-        for (index, queue) in self.queues.iter().enumerate() {
-            let room = claim::room(free, queue.slots.as_deref());
-            if room == 0 {
-                continue;
-            }
-            match store.claim_from_queue(&queue.name, me, room, filter).await {
-                Ok(rows) => {
-                    free -= rows.len().min(free);
-                    claimed.push((Some(index), rows));
-                }
-                Err(err) => {
-                    failed = true;
-                    tracing::warn!(queue = %queue.name, error = %err, "claim failed");
-                }
-            }
+/// Run a claimed workflow, then the next one the task claims into the
+/// same slot (see [`Claimer::next`]), until there is none; the loop learns
+/// of the free slot when the task ends.
+async fn run_chain(
+    claimer: Arc<Claimer>,
+    registry: Arc<Registry>,
+    mut claim: Claim,
+    (max_recoveries, announcer): (u32, Arc<announce::Announcer>),
+) {
+    loop {
+        let Claim {
+            row,
+            sent,
+            permits,
+            registered,
+        } = claim;
+        let queue = row.queue.clone();
+        run_one(&claimer, &registry, (row, sent), registered, max_recoveries).await;
+        // A slot of the queue is free: other workers may claim now.
+        if let Some(queue) = queue {
+            announcer.slot_freed(&queue).await;
         }
-        if orphans && free > 0 {
-            match store.claim_orphans(me, free, filter).await {
-                Ok(rows) => claimed.push((None, rows)),
-                Err(err) => {
-                    failed = true;
-                    tracing::warn!(error = %err, "claiming orphaned workflows failed");
-                }
-            }
+        match claimer.next(permits).await {
+            Some(next) => claim = next,
+            None => return,
         }
-        let now_ms = epoch_ms_now();
-        let mut count = 0;
-        for row in claimed.iter().flat_map(|(_, rows)| rows) {
-            // The lag of a first claim only: a row woken, retried or taken
-            // over has no record of when it became claimable again.
-            let lag = (row.attempts == 1).then(|| {
-                let due_ms = row
-                    .available_ms
-                    .unwrap_or(row.created_ms)
-                    .max(row.created_ms);
-                Duration::from_millis(u64::try_from(now_ms - due_ms).unwrap_or(0))
-            });
-            crate::telemetry::claimed(row.queue.as_deref(), lag);
-            count += 1;
-        }
-        if count > 0 {
-            tracing::Span::current().record("claimed", count);
-        }
-        (claimed, failed)
     }
 }
 
-/// The rows a claim round took, by the index of their queue (`None`: inline
-/// roots of dead executors).
-type Claimed = Vec<(Option<usize>, Vec<WorkflowRow>)>;
-
-/// This process's clock, in epoch milliseconds: for the claim lag metric
-/// only (leases and deadlines use the database clock).
-fn epoch_ms_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 /// Run one claimed workflow's registered function to its end and record
-/// the outcome (the runner shared with `Client::run`); the loop learns of
-/// the free slot when the task ends.
+/// the outcome (the runner shared with `Client::run`).
 async fn run_one(
-    executor: Arc<ExecutorCore>,
-    registry: Arc<Registry>,
+    claimer: &Claimer,
+    registry: &Registry,
     (row, sent): (WorkflowRow, crate::call::Sent),
-    (_permits, registered): (claim::Permits, claim::Registered),
-    (max_recoveries, announcer): (u32, Arc<announce::Announcer>),
+    registered: claim::Registered,
+    max_recoveries: u32,
 ) {
     let (id, name) = (row.id, row.name.clone());
     tracing::debug!(workflow.id = %id, epoch = row.lease_epoch, "claimed");
     let _turn = registered.turn().await;
-    let queue = row.queue.clone();
     let Some(workflow) = registry.get(&name) else {
         // Claims only select registered names; this is a bug if it happens.
         tracing::error!(workflow.id = %id, workflow.name = %name, "claimed a workflow with no function");
@@ -627,7 +551,7 @@ async fn run_one(
     };
     let history_empty = row.history_empty;
     let claimed_ms = row.claimed_ms;
-    let ctx = Ctx::claimed(executor, row, history_empty);
+    let ctx = Ctx::claimed(claimer.executor.clone(), row, history_empty);
     if let Some(now_ms) = claimed_ms {
         ctx.opened(sent, now_ms);
     }
@@ -643,10 +567,6 @@ async fn run_one(
         Err(err) => {
             tracing::debug!(workflow.id = %id, workflow.name = %name, error = %err, "workflow stopped");
         }
-    }
-    // A slot of the queue is free: other workers may claim now.
-    if let Some(queue) = queue {
-        announcer.slot_freed(&queue).await;
     }
 }
 
