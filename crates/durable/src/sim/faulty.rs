@@ -346,6 +346,15 @@ impl Store for FaultyStore {
         faulty!(self.claim_from_queue(queue, owner, want, filter))
     }
 
+    async fn claim_next(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Option<WorkflowRow>> {
+        faulty!(self.claim_next(queue, owner, filter))
+    }
+
     async fn claim_orphans(
         &self,
         owner: Uuid,

@@ -227,6 +227,23 @@ pub(crate) trait Store: Send + Sync + Debug {
         want: usize,
         filter: &ClaimFilter<'_>,
     ) -> StoreResult<Vec<WorkflowRow>>;
+    /// Claim the next workflow of `queue` into a slot just freed: as
+    /// [`claim_from_queue`](Self::claim_from_queue) with room for one, but
+    /// a store may answer nothing where looking further would cost more
+    /// than one statement (a queue without limits found empty: the worker's
+    /// loop looks again, and notices limits declared since).
+    async fn claim_next(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Option<WorkflowRow>> {
+        Ok(self
+            .claim_from_queue(queue, owner, 1, filter)
+            .await?
+            .into_iter()
+            .next())
+    }
     /// Claim inline roots whose owner died.
     async fn claim_orphans(
         &self,

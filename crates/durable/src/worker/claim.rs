@@ -213,11 +213,11 @@ impl Claimer {
             match self
                 .executor
                 .store
-                .claim_from_queue(&queue.name, self.executor.id, 1, &filter)
+                .claim_next(&queue.name, self.executor.id, &filter)
                 .await
             {
-                Ok(rows) => {
-                    if let Some(row) = rows.into_iter().next() {
+                Ok(row) => {
+                    if let Some(row) = row {
                         note_claimed(&row);
                         tracing::debug!(queue = %queue.name, "claimed the next workflow");
                         let registered = self.in_flight.register(row.id);

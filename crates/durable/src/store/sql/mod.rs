@@ -771,6 +771,15 @@ impl Store for SqlStore {
         self.claim_queue(queue, owner, want, filter).await
     }
 
+    async fn claim_next(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Option<WorkflowRow>> {
+        self.claim_queue_next(queue, owner, filter).await
+    }
+
     async fn claim_orphans(
         &self,
         owner: Uuid,

@@ -75,22 +75,97 @@ macro_rules! claimable {
     };
 }
 
+/// The suspended workflows of `range` that are due (`durable_workflow_due`),
+/// as two index ranges whose bounds are index conditions: those woken
+/// (`available_ms` NULL, which sorts after every time) and those whose
+/// time has come, earliest first. (With `available_ms IS NULL OR
+/// available_ms <= now` in one range, SQLite read every sleeper not yet due
+/// on each claim: 10,000 asleep, 0.8 ms against 0.02 ms; PostgreSQL
+/// combined two bitmap scans and sorted, 0.27 ms against 0.05 ms with
+/// 3,000 asleep.) `cols` are selected; `$names`, `($version, $any)`,
+/// `$limit` and `$me` are the claim's parameters.
+macro_rules! due {
+    ($now:literal, $skip_locked:literal, $owner_lock:literal, ($lo:literal, $lc:literal), $range:literal, $cols:literal, $names:literal, ($version:literal, $any:literal), $limit:literal, $me:literal) => {
+        concat!(
+            "SELECT ",
+            $cols,
+            " FROM (SELECT ",
+            $cols,
+            " FROM durable_workflow WHERE ",
+            $range,
+            " AND wait_for IS NOT NULL AND available_ms IS NULL AND ",
+            claimable!($now, $owner_lock, $me),
+            " AND name IN ",
+            $lo,
+            $names,
+            $lc,
+            " AND (app_version IS NULL OR app_version = ",
+            $version,
+            " OR ",
+            $any,
+            ") \
+               LIMIT ",
+            $limit,
+            $skip_locked,
+            ") woken \
+             UNION ALL SELECT ",
+            $cols,
+            " FROM (SELECT ",
+            $cols,
+            " FROM durable_workflow WHERE ",
+            $range,
+            " AND wait_for IS NOT NULL AND available_ms <= ",
+            $now,
+            " AND ",
+            claimable!($now, $owner_lock, $me),
+            " AND name IN ",
+            $lo,
+            $names,
+            $lc,
+            " AND (app_version IS NULL OR app_version = ",
+            $version,
+            " OR ",
+            $any,
+            ") \
+               ORDER BY available_ms LIMIT ",
+            $limit,
+            $skip_locked,
+            ") timed"
+        )
+    };
+}
+
 /// A queue's claimable workflows, best first: the best of those ready and
-/// the earliest of the suspended ones that are due (two index ranges, so
-/// sleepers not yet due are never read). Parameters as
-/// [`QueueSql::candidates`].
+/// of the suspended ones that are due (index ranges only, so sleepers not
+/// yet due are never read). Parameters as [`QueueSql::candidates`].
 macro_rules! candidates {
     ($now:literal, $skip_locked:literal, $owner_lock:literal, ($lo:literal, $lc:literal), ($pn_from:literal, $pn_match:literal)) => {
         concat!(
-            "SELECT id FROM (SELECT id, priority, created_ms FROM ", $pn_from, "(SELECT id, priority, created_ms \
-               FROM durable_workflow WHERE queue = $1 AND ", $pn_match, " AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$6"),
+            "SELECT id FROM (SELECT id, priority, created_ms FROM ",
+            $pn_from,
+            "(SELECT id, priority, created_ms \
+               FROM durable_workflow WHERE queue = $1 AND ",
+            $pn_match,
+            " AND wait_for IS NULL AND ",
+            claimable!($now, $owner_lock, "$6"),
             "  AND (app_version IS NULL OR app_version = $3 OR $4) \
-               ORDER BY priority DESC, created_ms, id LIMIT $5", $skip_locked, ") ready \
-                 UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
-               FROM durable_workflow WHERE queue = $1 AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$6"),
-            "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
-               ORDER BY available_ms LIMIT $5", $skip_locked, ") due) c \
-                 ORDER BY priority DESC, created_ms, id LIMIT $5"
+               ORDER BY priority DESC, created_ms, id LIMIT $5",
+            $skip_locked,
+            ") ready \
+                 UNION ALL ",
+            due!(
+                $now,
+                $skip_locked,
+                $owner_lock,
+                ($lo, $lc),
+                "queue = $1",
+                "id, priority, created_ms",
+                "$2",
+                ("$3", "$4"),
+                "$5",
+                "$6"
+            ),
+            ") c ORDER BY priority DESC, created_ms, id LIMIT $5"
         )
     };
 }
@@ -200,11 +275,9 @@ macro_rules! queue_sql {
                    WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$5"),
                 "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
                    ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
-                 UNION ALL SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NOT NULL AND ", claimable!($now, $owner_lock, "$5"),
-                "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
-                   ORDER BY available_ms LIMIT $4", $skip_locked, ") due) c \
-                 ORDER BY created_ms, id LIMIT $4"
+                 UNION ALL ",
+                due!($now, $skip_locked, $owner_lock, ($lo, $lc), "queue IS NULL AND parent_id IS NULL", "id, created_ms", "$1", ("$2", "$3"), "$4", "$5"),
+                ") c ORDER BY created_ms, id LIMIT $4"
             ),
             claim_one: concat!(
                 "UPDATE durable_workflow SET ", claim_set!($now, "$2", "$3"),
@@ -375,6 +448,25 @@ impl SqlStore {
             }
         }
         self.claim_measured(queue, owner, want, filter).await
+    }
+
+    /// One workflow for a slot just freed: on a queue last seen without
+    /// limits, the one statement only (finding nothing, it does not go on
+    /// to the claim transaction: slots freed at once would all queue on the
+    /// queue's row lock to learn that the queue is empty; the worker's loop
+    /// looks next); otherwise the claim transaction.
+    pub(super) async fn claim_queue_next(
+        &self,
+        queue: &str,
+        owner: Uuid,
+        filter: &ClaimFilter<'_>,
+    ) -> StoreResult<Option<WorkflowRow>> {
+        let claimed = if self.unlimited.seen(queue) {
+            self.claim_unlimited(queue, owner, 1, filter).await?
+        } else {
+            self.claim_measured(queue, owner, 1, filter).await?
+        };
+        Ok(claimed.into_iter().next())
     }
 
     /// A queue without limits: one statement per workflow, on the engine's
