@@ -118,6 +118,7 @@ conformance!(
     claims_in_order_never_own_work,
     claims_tell_whether_the_history_is_empty,
     queue_limits_concurrency_key_rate,
+    claim_next_takes_the_best_within_limits,
     claim_orphans_of_dead_owners,
     release_dead_owned_stray,
     summary_and_tree_shapes,

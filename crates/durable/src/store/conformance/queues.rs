@@ -228,6 +228,57 @@ pub(super) async fn claims_in_order_never_own_work(store: Arc<dyn Store>) {
     );
 }
 
+/// The claim of a slot just freed: the best workflow, one at a time; a
+/// limit declared later holds for it too (a store that answers nothing
+/// there leaves the claim to the worker's loop, which finds it).
+pub(super) async fn claim_next_takes_the_best_within_limits(store: Arc<dyn Store>) {
+    let s = store.as_ref();
+    let (e1, e2) = (live(s, 1).await, live(s, 2).await);
+    declare(s, "nx", QueueLimits::default()).await;
+    for (key, priority) in [("n1", 0), ("n2", 5), ("n3", 0)] {
+        enqueue(
+            s,
+            &NewEnqueued {
+                priority,
+                ..work(key, "nx")
+            },
+        )
+        .await;
+    }
+    let next = |owner| async move { s.claim_next("nx", owner, &filter(WF)).await.unwrap() };
+    let first = next(e1).await.expect("work is waiting");
+    assert_eq!(ids(std::slice::from_ref(&first)), ["#2"]);
+    let second = next(e2).await.expect("work is waiting");
+    assert_eq!(ids(std::slice::from_ref(&second)), ["#1"]);
+    declare(
+        s,
+        "nx",
+        QueueLimits {
+            concurrency: Some(2),
+            ..QueueLimits::default()
+        },
+    )
+    .await;
+    assert!(next(e1).await.is_none(), "past the limit declared later");
+    assert!(
+        s.finish(
+            first.id,
+            &lease(&first),
+            Status::Completed,
+            None,
+            None,
+            None
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        ids(&s.claim_from_queue("nx", e1, 10, &filter(WF)).await.unwrap()),
+        ["#3"]
+    );
+    assert!(next(e2).await.is_none(), "no work left");
+}
+
 pub(super) async fn queue_limits_concurrency_key_rate(store: Arc<dyn Store>) {
     let s = store.as_ref();
     let (e1, e2) = (live(s, 1).await, live(s, 2).await);
