@@ -94,21 +94,12 @@ macro_rules! due {
             " FROM durable_workflow WHERE ",
             $range,
             " AND wait_for IS NOT NULL AND available_ms IS NULL AND ",
-            claimable!($now, $owner_lock, $me),
-            " AND name IN ",
-            $lo,
-            $names,
-            $lc,
-            " AND (app_version IS NULL OR app_version = ",
-            $version,
-            " OR ",
-            $any,
-            ") \
-               LIMIT ",
+            claimable_by_name!($now, $owner_lock, $me, ($lo, $lc), $names, ($version, $any)),
+            " LIMIT ",
             $limit,
             $skip_locked,
-            ") woken \
-             UNION ALL SELECT ",
+            ") woken UNION ALL ",
+            "SELECT ",
             $cols,
             " FROM (SELECT ",
             $cols,
@@ -117,6 +108,21 @@ macro_rules! due {
             " AND wait_for IS NOT NULL AND available_ms <= ",
             $now,
             " AND ",
+            claimable_by_name!($now, $owner_lock, $me, ($lo, $lc), $names, ($version, $any)),
+            " ORDER BY available_ms LIMIT ",
+            $limit,
+            $skip_locked,
+            ") timed"
+        )
+    };
+}
+
+/// Claimable by `$me` (see `claimable!`), of a function in the JSON
+/// array `$names`, and of the executor's version (`$version`, or any with
+/// `$any`) or of none.
+macro_rules! claimable_by_name {
+    ($now:literal, $owner_lock:literal, $me:literal, ($lo:literal, $lc:literal), $names:literal, ($version:literal, $any:literal)) => {
+        concat!(
             claimable!($now, $owner_lock, $me),
             " AND name IN ",
             $lo,
@@ -126,11 +132,7 @@ macro_rules! due {
             $version,
             " OR ",
             $any,
-            ") \
-               ORDER BY available_ms LIMIT ",
-            $limit,
-            $skip_locked,
-            ") timed"
+            ")"
         )
     };
 }
