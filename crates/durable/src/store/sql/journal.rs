@@ -44,13 +44,13 @@ macro_rules! entry_as_s {
 }
 
 macro_rules! journal_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal), child_join = $cj:literal) => {
         JournalSql {
             page: concat!(
-                entry_with_child!(),
+                entry_with_child!($cj),
                 "WHERE s.workflow_id = $1 AND s.position >= $2 ORDER BY s.position LIMIT $3"
             ),
-            entry: concat!(entry_with_child!(), "WHERE s.workflow_id = $1 AND s.position = $2"),
+            entry: concat!(entry_with_child!($cj), "WHERE s.workflow_id = $1 AND s.position = $2"),
             check_root: concat!(
                 "SELECT w.owner_id AS holder_owner, w.lease_epoch AS holder_epoch, w.status, \
                    CASE WHEN w.status IN ('CANCELLED', 'PAUSED') THEN w.status END AS blocked, \

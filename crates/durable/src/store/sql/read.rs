@@ -25,7 +25,7 @@ pub(super) struct ReadSql {
 }
 
 macro_rules! read_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal), child_join = $cj:literal) => {
         ReadSql {
             tree_workflows: concat!(
                 subtree!(),
@@ -35,7 +35,7 @@ macro_rules! read_sql {
             ),
             tree_entries: concat!(
                 subtree!(),
-                entry_with_child!(),
+                entry_with_child!($cj),
                 "WHERE s.workflow_id IN (SELECT id FROM tree) ORDER BY s.workflow_id, s.position"
             ),
             tree_history: concat!(

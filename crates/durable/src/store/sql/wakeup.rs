@@ -42,7 +42,7 @@ pub(super) struct WakeupSql {
 }
 
 macro_rules! wakeup_sql {
-    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal)) => {
+    (now = $now:literal, lock_row = $lock_row:literal, fence_row = $fence_row:literal, skip_locked = $skip_locked:literal, clock_now = $clock_now:literal, owner_lock = $owner_lock:literal, json_list = ($lo:literal, $lc:literal), per_name = ($pn_from:literal, $pn_match:literal), id_list = ($il:literal, $ic:literal), child_join = $cj:literal) => {
         WakeupSql {
             holder_of: "SELECT COALESCE(run_id, root_id) AS holder, status FROM durable_workflow WHERE id = $1",
             lock_holder: concat!("SELECT queue FROM durable_workflow WHERE id = $1", $lock_row),
