@@ -30,19 +30,13 @@ pub(super) struct Served {
     pub(super) slots: Option<Arc<Semaphore>>,
 }
 
-/// How many more workflows fit: `free` slots of the worker, and its own
-/// limit on the queue.
-fn room(free: usize, queue: Option<&Semaphore>) -> usize {
-    queue.map_or(free, |q| free.min(q.available_permits()))
-}
-
 /// The permits a claimed workflow holds while it runs: a slot of the
 /// worker, and one of the worker's own limit on its queue (if it has one).
 pub(super) type Permits = (Option<OwnedSemaphorePermit>, Option<OwnedSemaphorePermit>);
 
-/// The rows a claim round took, by the index of their queue (`None`: inline
-/// roots of dead executors).
-pub(super) type Claimed = Vec<(Option<usize>, Vec<WorkflowRow>)>;
+/// The rows a claim round took, each with the permit of this worker's own
+/// limit on its queue (if the queue has one).
+pub(super) type Claimed = Vec<(WorkflowRow, Option<OwnedSemaphorePermit>)>;
 
 /// A workflow claimed and registered, ready to run.
 pub(super) struct Claim {
@@ -56,13 +50,13 @@ pub(super) struct Claim {
 /// What claiming needs, shared by the worker's loop and its run tasks.
 pub(super) struct Claimer {
     pub(super) executor: Arc<ExecutorCore>,
-    pub(super) queues: Vec<Served>,
+    queues: Vec<Served>,
     pub(super) slots: Arc<Semaphore>,
     /// JSON array of the registered names.
     names: String,
     app_version: Option<String>,
     any_version: bool,
-    pub(super) in_flight: Arc<InFlight>,
+    in_flight: Arc<InFlight>,
     /// A claim failed: its reply may have been lost after it made this
     /// executor the owner of work it never received.
     stray: AtomicBool,
@@ -130,15 +124,32 @@ impl Claimer {
         let store = &self.executor.store;
         let filter = self.filter();
         let mut free = self.slots.available_permits();
-        for (index, queue) in self.queues.iter().enumerate() {
-            let room = room(free, queue.slots.as_deref());
+        for queue in &self.queues {
+            // This worker's own limit on the queue: its permits are taken
+            // before the claim (a run task may take one meanwhile), and
+            // those left over given back.
+            let mut permits = Vec::new();
+            if let Some(limit) = &queue.slots {
+                while permits.len() < free {
+                    let Ok(permit) = limit.clone().try_acquire_owned() else {
+                        break;
+                    };
+                    permits.push(Some(permit));
+                }
+            }
+            let room = if queue.slots.is_some() {
+                permits.len()
+            } else {
+                free
+            };
             if room == 0 {
                 continue;
             }
             match store.claim_from_queue(&queue.name, me, room, &filter).await {
                 Ok(rows) => {
                     free -= rows.len().min(free);
-                    claimed.push((Some(index), rows));
+                    permits.resize_with(rows.len(), || None);
+                    claimed.extend(rows.into_iter().zip(permits));
                 }
                 Err(err) => {
                     failed = true;
@@ -148,7 +159,7 @@ impl Claimer {
         }
         if orphans && free > 0 {
             match store.claim_orphans(me, free, &filter).await {
-                Ok(rows) => claimed.push((None, rows)),
+                Ok(rows) => claimed.extend(rows.into_iter().map(|row| (row, None))),
                 Err(err) => {
                     failed = true;
                     tracing::warn!(error = %err, "claiming orphaned workflows failed");
@@ -158,23 +169,23 @@ impl Claimer {
         if failed {
             self.failed();
         }
-        let count = claimed.iter().map(|(_, rows)| rows.len()).sum::<usize>();
-        for row in claimed.iter().flat_map(|(_, rows)| rows) {
+        for (row, _) in &claimed {
             note_claimed(row);
         }
-        if count > 0 {
-            tracing::Span::current().record("claimed", count);
+        if !claimed.is_empty() {
+            tracing::Span::current().record("claimed", claimed.len());
         }
         (claimed, failed)
     }
 
-    /// Register a row the loop's round claimed, with permits for it.
-    pub(super) fn accept(&self, queue: Option<usize>, row: WorkflowRow, sent: Sent) -> Claim {
-        let queue_slots = queue.and_then(|q| self.queues[q].slots.as_ref());
-        let permits = (
-            self.slots.clone().try_acquire_owned().ok(),
-            queue_slots.and_then(|q| q.clone().try_acquire_owned().ok()),
-        );
+    /// Register a row the loop's round claimed, with a slot for it (run
+    /// tasks only reuse their own, so the round's free slots are there).
+    pub(super) fn accept(
+        &self,
+        (row, queue_permit): (WorkflowRow, Option<OwnedSemaphorePermit>),
+        sent: Sent,
+    ) -> Claim {
+        let permits = (self.slots.clone().try_acquire_owned().ok(), queue_permit);
         let registered = self.in_flight.register(row.id);
         Claim {
             row,

@@ -429,20 +429,18 @@ impl Worker {
                 // comes after a pause with jitter rather than with every
                 // other worker at once.
                 let (claims, failed) = claimer.round(orphans).await;
-                for (queue, rows) in claims {
-                    for row in rows {
-                        claimed_any = true;
-                        let claim = claimer.accept(queue, row, claim_sent);
-                        tasks.spawn(
-                            run_chain(
-                                claimer.clone(),
-                                self.registry.clone(),
-                                claim,
-                                (self.max_recoveries, announcer.clone()),
-                            )
-                            .in_current_span(),
-                        );
-                    }
+                for claimed in claims {
+                    claimed_any = true;
+                    let claim = claimer.accept(claimed, claim_sent);
+                    tasks.spawn(
+                        run_chain(
+                            claimer.clone(),
+                            self.registry.clone(),
+                            claim,
+                            (self.max_recoveries, announcer.clone()),
+                        )
+                        .in_current_span(),
+                    );
                 }
                 // After the rows of this round are registered: they are ours.
                 claimer.release_stray().await;
