@@ -189,6 +189,39 @@ pub async fn explain_purge(
         .await
 }
 
+/// How often PostgreSQL planned the statements of the engine's own
+/// connections on `db`'s pool that are idle now: generic plans (one per
+/// statement and connection, reused) and plans made for a call's values
+/// (made on every call; the engine's connections should never make one).
+/// `None` on SQLite, which has no plan cache to choose from.
+///
+/// # Errors
+/// [`DurableError::Db`] if the database fails.
+///
+/// ```no_run
+/// # async fn demo(db: sea_orm::DatabaseConnection) -> Result<(), durable::DurableError> {
+/// if let Some(plans) = durable::scratch::engine_plans(&db).await? {
+///     assert_eq!(plans.custom, 0);
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn engine_plans(db: &sea_orm::DatabaseConnection) -> Result<Option<Plans>, DurableError> {
+    let plans = crate::store::sql::SqlStore::new(db).engine_plans().await?;
+    Ok(plans.map(|(generic, custom)| Plans {
+        generic: u64::try_from(generic).unwrap_or(0),
+        custom: u64::try_from(custom).unwrap_or(0),
+    }))
+}
+
+/// Plans PostgreSQL made of prepared statements (see [`engine_plans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plans {
+    /// Calls that ran a statement's generic plan.
+    pub generic: u64,
+    /// Calls planned for their values.
+    pub custom: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -204,7 +204,7 @@ impl SqlStore {
         fetch: u32,
     ) -> StoreResult<Vec<WorkflowRow>> {
         let select = self.list_select(query, fetch);
-        let rows = self.query_all_alone(&select.sql, select.values).await?;
+        let rows = self.query_all_planned(&select.sql, select.values).await?;
         Ok(rows
             .iter()
             .map(|r| Row::new(r, self.dialect).workflow())
@@ -222,7 +222,7 @@ impl SqlStore {
     pub(super) async fn count_workflows(&self, query: &WorkflowQuery) -> StoreResult<u64> {
         let mut select = Select::new(self.dialect, "SELECT COUNT(*) AS n FROM durable_workflow");
         select.filters(query);
-        let row = self.query_one_alone(&select.sql, select.values).await?;
+        let row = self.query_one_planned(&select.sql, select.values).await?;
         let n = match row {
             Some(row) => Row::new(&row, self.dialect).get::<i64>("n")?,
             None => 0,

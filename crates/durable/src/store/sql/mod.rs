@@ -268,8 +268,19 @@ impl SqlStore {
         self.query_all(&self.engine().await?, sql, values).await
     }
 
+    /// How often PostgreSQL planned the statements prepared on the
+    /// engine's idle connections (see [`crate::scratch::engine_plans`]);
+    /// `None` on SQLite.
+    pub(crate) async fn engine_plans(&self) -> StoreResult<Option<(i64, i64)>> {
+        match &self.hot {
+            Some(hot) => Ok(Some(self.bounded(hot.plans()).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The backend's plan of `sql`, a line a row (PostgreSQL's `EXPLAIN`,
-    /// SQLite's `EXPLAIN QUERY PLAN`): what the bench checks statements by.
+    /// SQLite's `EXPLAIN QUERY PLAN`), planned for `values` as the reads
+    /// the bench checks by it are: what the bench checks statements by.
     pub(crate) async fn explain(&self, sql: &str, values: Vec<Value>) -> StoreResult<Vec<String>> {
         let (explain, column) = match self.dialect {
             Dialect::Postgres => ("EXPLAIN ", "QUERY PLAN"),
@@ -277,7 +288,7 @@ impl SqlStore {
         };
         let mut text = explain.to_string();
         text.push_str(sql);
-        let rows = self.query_all_alone(&text, values).await?;
+        let rows = self.query_all_planned(&text, values).await?;
         Ok(rows
             .iter()
             .map(|r| decode::Row::new(r, self.dialect).get::<String>(column))
@@ -301,6 +312,27 @@ impl SqlStore {
         values: Vec<Value>,
     ) -> StoreResult<Vec<QueryResult>> {
         retry_transient(|| self.query_all_once(sql, values.clone())).await
+    }
+
+    /// As [`SqlStore::query_all_alone`], on the user's pool: for a read
+    /// whose best plan depends on its values (a listing's filters and
+    /// page), which PostgreSQL plans for them there; the engine's own
+    /// connections use one generic plan per statement (see `hot`).
+    async fn query_all_planned(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> StoreResult<Vec<QueryResult>> {
+        retry_transient(|| self.query_all(&self.db, sql, values.clone())).await
+    }
+
+    /// As [`SqlStore::query_all_planned`], one row.
+    async fn query_one_planned(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> StoreResult<Option<QueryResult>> {
+        retry_transient(|| self.query_one(&self.db, sql, values.clone())).await
     }
 
     /// As [`SqlStore::query_one_alone`], for a statement without rows.

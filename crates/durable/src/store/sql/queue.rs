@@ -53,7 +53,12 @@ pub(super) struct QueueSql {
     /// Claim the best candidate of a queue without limits in one
     /// statement (no transaction, no lock on the queue's row: `SKIP
     /// LOCKED` keeps two claimers apart). Claims nothing if the queue has
-    /// a limit by now. Parameters as `candidates`, `$5` being 1.
+    /// a limit by now. `$1` to `$4` as `candidates`, `$5` the claimer.
+    ///
+    /// Its limit is the literal 1, not a parameter: it runs on the
+    /// engine's connections, which plan each statement once, generically
+    /// (see `hot`), and a generic plan of a `LIMIT $n` is made for a tenth
+    /// of the rows.
     claim_unlimited: &'static str,
 }
 
@@ -139,9 +144,10 @@ macro_rules! claimable_by_name {
 
 /// A queue's claimable workflows, best first: the best of those ready and
 /// of the suspended ones that are due (index ranges only, so sleepers not
-/// yet due are never read). Parameters as [`QueueSql::candidates`].
+/// yet due are never read). Parameters as [`QueueSql::candidates`], the
+/// limit `$limit` and the claimer `$me`.
 macro_rules! candidates {
-    ($now:literal, $skip_locked:literal, $owner_lock:literal, ($lo:literal, $lc:literal), ($pn_from:literal, $pn_match:literal)) => {
+    ($now:literal, $skip_locked:literal, $owner_lock:literal, ($lo:literal, $lc:literal), ($pn_from:literal, $pn_match:literal), $limit:literal, $me:literal) => {
         concat!(
             "SELECT id FROM (SELECT id, priority, created_ms FROM ",
             $pn_from,
@@ -149,9 +155,10 @@ macro_rules! candidates {
                FROM durable_workflow WHERE queue = $1 AND ",
             $pn_match,
             " AND wait_for IS NULL AND ",
-            claimable!($now, $owner_lock, "$6"),
+            claimable!($now, $owner_lock, $me),
             "  AND (app_version IS NULL OR app_version = $3 OR $4) \
-               ORDER BY priority DESC, created_ms, id LIMIT $5",
+               ORDER BY priority DESC, created_ms, id LIMIT ",
+            $limit,
             $skip_locked,
             ") ready \
                  UNION ALL ",
@@ -164,10 +171,11 @@ macro_rules! candidates {
                 "id, priority, created_ms",
                 "$2",
                 ("$3", "$4"),
-                "$5",
-                "$6"
+                $limit,
+                $me
             ),
-            ") c ORDER BY priority DESC, created_ms, id LIMIT $5"
+            ") c ORDER BY priority DESC, created_ms, id LIMIT ",
+            $limit
         )
     };
 }
@@ -230,13 +238,13 @@ macro_rules! queue_sql {
             started_since: concat!(
                 "SELECT COUNT(*) AS n FROM durable_workflow WHERE queue = $1 AND started_ms > ", $now, " - $2"
             ),
-            candidates: candidates!($now, $skip_locked, $owner_lock, ($lo, $lc), ($pn_from, $pn_match)),
+            candidates: candidates!($now, $skip_locked, $owner_lock, ($lo, $lc), ($pn_from, $pn_match), "$5", "$6"),
             claim_unlimited: concat!(
                 "WITH picked AS (SELECT id FROM (",
-                candidates!($now, $skip_locked, $owner_lock, ($lo, $lc), ($pn_from, $pn_match)),
+                candidates!($now, $skip_locked, $owner_lock, ($lo, $lc), ($pn_from, $pn_match), "1", "$5"),
                 ") cand WHERE EXISTS (SELECT 1 FROM durable_queue q WHERE q.name = $1 \
                    AND q.concurrency IS NULL AND q.rate_limit IS NULL AND q.key_concurrency IS NULL)) \
-                 UPDATE durable_workflow SET ", claim_set!($now, "$6", "$3"),
+                 UPDATE durable_workflow SET ", claim_set!($now, "$5", "$3"),
                 // The picked row is claimable and locked by this very
                 // statement (a locked row's conditions are checked again on
                 // its newest version), so it is updated by its id alone:
@@ -483,7 +491,8 @@ impl SqlStore {
         want: usize,
         filter: &ClaimFilter<'_>,
     ) -> StoreResult<Vec<WorkflowRow>> {
-        let values = self.candidate_values(queue, filter, 1, owner);
+        let mut values = self.candidate_values(queue, filter);
+        values.push(self.id(owner)); // `$5`
         let mut claimed = Vec::new();
         while claimed.len() < want {
             let Some(row) = self
@@ -497,21 +506,14 @@ impl SqlStore {
         Ok(claimed)
     }
 
-    /// `$1` to `$6` of `candidates` and the claims built on it.
-    fn candidate_values(
-        &self,
-        queue: &str,
-        filter: &ClaimFilter<'_>,
-        limit: i64,
-        owner: Uuid,
-    ) -> Vec<Value> {
+    /// `$1` to `$4` of `candidates` and the claims built on it: what is
+    /// claimed (the queue and the executor's names and version).
+    fn candidate_values(&self, queue: &str, filter: &ClaimFilter<'_>) -> Vec<Value> {
         vec![
             queue.into(),
             filter.names.into(),
             filter.app_version.into(),
             filter.any_version.into(),
-            limit.into(),
-            self.id(owner),
         ]
     }
 
@@ -550,7 +552,8 @@ impl SqlStore {
             self.bounded(txn.commit()).await?;
             return Ok(Vec::new());
         }
-        let mut values = self.candidate_values(queue, filter, room, owner);
+        let mut values = self.candidate_values(queue, filter);
+        values.extend([room.into(), self.id(owner)]); // `$5`, `$6`
         let Some(per_key) = limits.key_concurrency else {
             let candidates = self.query_all(&txn, s.candidates, values).await?;
             let claimed = self
