@@ -126,7 +126,7 @@ async fn transaction_and_child_costs(backend: Backend) {
 /// a prepared statement for its values on its first five calls, and on
 /// every call for good once its generic plan looks the costlier: the claim
 /// of a queue's next workflow did in about one benchmark run in four, at
-/// 1.45 ms of the server's time a call.)
+/// 1.1 to 1.45 ms of the server's time a call.)
 async fn engine_statements_are_planned_once(backend: Backend) {
     let t = TestDb::new(backend).await;
     let ctx = Ctx::start(&t.db, "plans", None).await.unwrap();

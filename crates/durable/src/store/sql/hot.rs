@@ -49,7 +49,7 @@ const IDLE_LIMIT: Duration = Duration::from_secs(60);
 ///   claim of a queue's next workflow (a lookup per served function name,
 ///   which the planner counts as 100) tipped over in about one benchmark
 ///   run in four and was then planned on every call of that connection,
-///   1.45 ms of the server's time each (measured with
+///   1.1 to 1.45 ms of the server's time each (measured with
 ///   `pg_stat_statements.track_planning`), which cut throughput through
 ///   the queue at 8 slots from 0.58 to 0.38 times the floor. Reads whose
 ///   best plan depends on their values (listing with filters) go through
