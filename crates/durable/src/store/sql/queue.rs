@@ -265,9 +265,9 @@ macro_rules! queue_sql {
                      AND status IN ('PENDING', 'RUNNING') AND concurrency_key > keys.k \
                      ORDER BY concurrency_key LIMIT 1) FROM keys WHERE keys.k IS NOT NULL), \
                  heads AS (SELECT (SELECT id FROM durable_workflow WHERE queue = $1 \
-                     AND concurrency_key = keys.k AND ", claimable!($now, $owner_lock, "$6"),
-                "    AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
-                     ORDER BY priority DESC, created_ms, id LIMIT 1) AS id \
+                     AND concurrency_key = keys.k AND ",
+                claimable_by_name!($now, $owner_lock, "$6", ($lo, $lc), "$2", ("$3", "$4")),
+                "    ORDER BY priority DESC, created_ms, id LIMIT 1) AS id \
                    FROM keys WHERE keys.k IS NOT NULL \
                    AND (SELECT COUNT(*) FROM durable_workflow WHERE queue = $1 AND status = 'RUNNING' \
                      AND concurrency_key = keys.k AND owner_id IS NOT NULL AND ", owner_alive!($now), ") < $7) \
@@ -275,16 +275,15 @@ macro_rules! queue_sql {
                    FROM heads JOIN durable_workflow w ON w.id = heads.id \
                  UNION ALL SELECT id, priority, created_ms FROM (SELECT id, priority, created_ms \
                    FROM durable_workflow WHERE queue = $1 AND concurrency_key IS NULL \
-                   AND ", claimable!($now, $owner_lock, "$6"),
-                "  AND name IN ", $lo, "$2", $lc, " AND (app_version IS NULL OR app_version = $3 OR $4) \
-                   ORDER BY priority DESC, created_ms, id LIMIT $5) unkeyed) c \
+                   AND ", claimable_by_name!($now, $owner_lock, "$6", ($lo, $lc), "$2", ("$3", "$4")),
+                "  ORDER BY priority DESC, created_ms, id LIMIT $5) unkeyed) c \
                  ORDER BY priority DESC, created_ms, id LIMIT $5"
             ),
             orphans: concat!(
                 "SELECT id FROM (SELECT id, created_ms FROM (SELECT id, created_ms FROM durable_workflow \
-                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ", claimable!($now, $owner_lock, "$5"),
-                "  AND name IN ", $lo, "$1", $lc, " AND (app_version IS NULL OR app_version = $2 OR $3) \
-                   ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
+                   WHERE queue IS NULL AND parent_id IS NULL AND wait_for IS NULL AND ",
+                claimable_by_name!($now, $owner_lock, "$5", ($lo, $lc), "$1", ("$2", "$3")),
+                "  ORDER BY created_ms, id LIMIT $4", $skip_locked, ") ready \
                  UNION ALL ",
                 due!($now, $skip_locked, $owner_lock, ($lo, $lc), "queue IS NULL AND parent_id IS NULL", "id, created_ms", "$1", ("$2", "$3"), "$4", "$5"),
                 ") c ORDER BY created_ms, id LIMIT $4"
