@@ -129,30 +129,27 @@ impl HotConnections {
 
     /// How often the server planned the statements prepared on the idle
     /// connections of the set, generically and for values: (generic,
-    /// custom). For tests: the connections are taken off the stack while
-    /// they are asked (statements meanwhile open new ones).
-    pub(crate) async fn plans(&self) -> Result<(i64, i64), DbErr> {
+    /// custom). For tests: each idle connection is checked out (as a
+    /// statement would be), asked, and put back.
+    pub(crate) async fn plans(self: &Arc<Self>) -> Result<(i64, i64), DbErr> {
         const PLANS: &str = "SELECT COALESCE(SUM(generic_plans), 0)::BIGINT AS generic, \
              COALESCE(SUM(custom_plans), 0)::BIGINT AS custom FROM pg_prepared_statements \
              WHERE statement NOT LIKE '%pg_prepared_statements%'";
-        let idle = std::mem::take(&mut *self.idle_stack());
-        let mut total = (0, 0);
-        let mut asked = Vec::new();
-        let mut failed = None;
-        for (mut conn, since) in idle {
-            match sqlx::query_as::<_, (i64, i64)>(PLANS)
-                .fetch_one(&mut *conn)
-                .await
-            {
-                Ok((generic, custom)) => {
-                    total = (total.0 + generic, total.1 + custom);
-                    asked.push((conn, since));
-                }
-                Err(e) => failed = Some(query_err(e)),
-            }
+        let idle = self.idle_stack().len();
+        let mut held = Vec::with_capacity(idle);
+        for _ in 0..idle {
+            held.push(self.acquire().await?);
         }
-        self.idle_stack().extend(asked);
-        failed.map_or(Ok(total), Err)
+        let mut total = (0, 0);
+        for hot in &held {
+            let row = hot
+                .query_one_raw(Statement::from_string(DbBackend::Postgres, PLANS))
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound("pg_prepared_statements".into()))?;
+            total.0 += row.try_get::<i64>("", "generic")?;
+            total.1 += row.try_get::<i64>("", "custom")?;
+        }
+        Ok(total)
     }
 
     fn idle_stack(&self) -> std::sync::MutexGuard<'_, Vec<(PoolConnection<Postgres>, Instant)>> {
